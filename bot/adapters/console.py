@@ -1,0 +1,291 @@
+"""A local chat on stdin/stdout: each line is a message in chat ("console", "local"), echoed with its decision.
+
+Lines starting with ``/`` are the commands the platforms have. The local user is the chat's admin, so messages are
+never acted on (the decision says what would have happened); ``/as member`` speaks as an ordinary member instead.
+Works piped and interactive, and ends at end of input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from typing import BinaryIO, TextIO
+
+from bot.config import Settings
+from bot.core.errors import BotError
+from bot.core.labels import TOXICITY_LABELS
+from bot.core.moderation import ModerationService
+from bot.core.policy import effective_thresholds
+from bot.core.report import render_text
+from bot.core.types import Actor, ChatRef, Message
+
+CONSOLE_CHAT = ChatRef("console", "local")
+LOCAL_ADMIN = Actor("local", is_admin=True, display_name="local admin")
+LOCAL_MEMBER = Actor("local-member", is_admin=False, display_name="local member")
+HELP = """\
+commands:
+  /classify TEXT           the per-label table of TEXT (no policy, nothing logged)
+  /model                   the models, and the one this chat uses
+  /model NAME              use model NAME in this chat
+  /settings                this chat's moderation settings
+  /threshold LABEL VALUE   the threshold of LABEL (0-1, or "default")
+  /action ACTION           flag, delete, warn or timeout
+  /stats                   counts of this chat's moderation log
+  /feedback ID right|wrong review logged event ID ("wrong": not toxic, clears the strike)
+  /as admin|member         who is talking (admins are never acted on)
+  /help                    this list
+anything else is a message in the chat; end of input (Ctrl-D) quits"""
+
+log = logging.getLogger(__name__)
+
+
+class ConsoleChat:
+    """Turns lines into service calls and prints the answers."""
+
+    def __init__(self, service: ModerationService, out: TextIO, *, echo: bool = False) -> None:
+        self._service = service
+        self._out = out
+        self._echo = echo
+        self._speaker = LOCAL_ADMIN
+        self._count = 0
+        self._commands: dict[str, Callable[[str], Awaitable[str]]] = {
+            "classify": self._classify,
+            "model": self._model,
+            "settings": self._settings,
+            "threshold": self._threshold,
+            "action": self._action,
+            "stats": self._stats,
+            "feedback": self._feedback,
+            "as": self._as,
+            "help": self._help,
+        }
+
+    async def handle_line(self, line: str) -> None:
+        """One line of input: a command or a message. Errors are answered, never raised."""
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            return
+        if self._echo:
+            self._write(f"> {line}")
+        try:
+            if line.startswith("/"):
+                name, _, rest = line[1:].partition(" ")
+                command = self._commands.get(name.lower())
+                if command is None:
+                    answer = f"unknown command /{name}: /help lists them"
+                else:
+                    answer = await command(rest.strip())
+            else:
+                answer = await self._message(line)
+        except BotError as error:
+            answer = f"error: {error}"
+        except Exception as error:  # a bug must not end the session: say so, log the traceback
+            log.exception("console: failed on %r", line)
+            answer = f"error: internal error ({type(error).__name__}), see the log"
+        self._write(answer)
+
+    async def _message(self, text: str) -> str:
+        self._count += 1
+        message = Message(chat=CONSOLE_CHAT, message_id=str(self._count), author=self._speaker, text=text)
+        outcome = await self._service.handle(message)
+        decision = outcome.decision
+        event = f" [event #{outcome.event_id}]" if outcome.event_id is not None else ""
+        answer = f"{decision.action}: {decision.reason}{event}"
+        if decision.flagged and outcome.classification is not None:
+            answer += "\n" + _indent(render_text(outcome.classification))
+        return answer
+
+    async def _classify(self, text: str) -> str:
+        if not text:
+            return "usage: /classify TEXT"
+        return render_text(await self._service.classify(text, chat=CONSOLE_CHAT))
+
+    async def _model(self, name: str) -> str:
+        if name:
+            settings = await self._service.set_model(CONSOLE_CHAT, self._speaker, name)
+            return f"this chat now uses {self._service.effective_model(settings)}"
+        current = self._service.effective_model(await self._service.settings(CONSOLE_CHAT))
+        registry = self._service.registry
+        lines = []
+        for spec in self._service.models():
+            mark = "*" if spec.name == current else " "
+            status = registry.availability(spec.name)
+            lines.append(f"{mark} {spec.name}  {spec.display_name}  ({spec.task}, {spec.runtime}, {status})")
+        return "\n".join([*lines, "* this chat's model; /model NAME switches"])
+
+    async def _settings(self, _: str) -> str:
+        settings = await self._service.settings(CONSOLE_CHAT)
+        spec = self._service.registry.get(self._service.effective_model(settings))
+        labels = spec.labels or (TOXICITY_LABELS if spec.is_toxicity else ())
+        thresholds = effective_thresholds(labels, settings.thresholds, spec.thresholds)
+        escalation = (
+            f"timeout {settings.timeout_seconds} s at {settings.strike_limit} strikes in "
+            f"{settings.strike_window_seconds} s"
+            if settings.strike_limit
+            else "never"
+        )
+        return "\n".join(
+            [
+                f"enabled: {'yes' if settings.enabled else 'no'}",
+                f"model: {spec.name}{'' if settings.model else ' (default)'}",
+                f"action: {settings.action}",
+                f"acting labels: {', '.join(settings.acting_labels) or 'none (everything only flags)'}",
+                "thresholds: "
+                + ", ".join(f"{k} {v:.2f}{'*' if k in settings.thresholds else ''}" for k, v in thresholds.items())
+                + "  (* set in this chat)",
+                f"escalation: {escalation}",
+                f"exempt users: {', '.join(sorted(settings.exempt_users)) or 'none'}; "
+                f"exempt roles: {', '.join(sorted(settings.exempt_roles)) or 'none'}",
+                f"log keeps: {'whole messages' if settings.store_text else 'an excerpt of each message'}",
+            ]
+        )
+
+    async def _threshold(self, args: str) -> str:
+        parts = args.split()
+        if len(parts) != 2:
+            return "usage: /threshold LABEL VALUE (VALUE 0-1, or default)"
+        label, raw = parts
+        if raw.lower() in ("default", "reset"):
+            value = None
+        else:
+            try:
+                value = float(raw)
+            except ValueError:
+                return f"error: '{raw}' is not a number between 0 and 1"
+        settings = await self._service.set_threshold(CONSOLE_CHAT, self._speaker, label, value)
+        shown = f"{settings.thresholds[label]:.2f}" if label in settings.thresholds else "the model's default"
+        return f"threshold of {label}: {shown}"
+
+    async def _action(self, action: str) -> str:
+        if not action:
+            return "usage: /action flag|delete|warn|timeout"
+        settings = await self._service.set_action(CONSOLE_CHAT, self._speaker, action)
+        return f"action: {settings.action}"
+
+    async def _stats(self, _: str) -> str:
+        stats = await self._service.stats(CONSOLE_CHAT)
+
+        def counts(items: dict) -> str:
+            return ", ".join(f"{key} {value}" for key, value in items.items()) or "none"
+
+        return "\n".join(
+            [
+                f"model: {stats.model}",
+                f"logged events: {stats.events} (by action: {counts(dict(stats.by_action))})",
+                f"by label: {counts(dict(stats.by_label))}",
+                f"reviews: {stats.confirmed} confirmed, {stats.rejected} marked not toxic",
+                f"active strikes: {stats.active_strikes}",
+            ]
+        )
+
+    async def _feedback(self, args: str) -> str:
+        parts = args.split()
+        verdicts = {"right": True, "confirm": True, "wrong": False, "not-toxic": False}
+        if len(parts) != 2 or not parts[0].lstrip("#").isdigit() or parts[1].lower() not in verdicts:
+            return "usage: /feedback EVENT_ID right|wrong"
+        event_id, correct = int(parts[0].lstrip("#")), verdicts[parts[1].lower()]
+        result = await self._service.feedback(event_id, self._speaker, correct, chat=CONSOLE_CHAT)
+        notes = ["confirmed" if correct else "marked not toxic"]
+        if result.strike_cleared:
+            notes.append("strike cleared")
+        if result.lift_timeout:
+            notes.append(f"timeout of {result.author_id} lifted")
+        return f"event #{event_id}: {', '.join(notes)}"
+
+    async def _as(self, who: str) -> str:
+        speakers = {"admin": LOCAL_ADMIN, "member": LOCAL_MEMBER}
+        if who.lower() not in speakers:
+            return "usage: /as admin|member"
+        self._speaker = speakers[who.lower()]
+        return f"you are now the {self._speaker.display_name} ({self._speaker.user_id})"
+
+    async def _help(self, _: str) -> str:
+        return HELP
+
+    def _write(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
+
+
+async def serve(
+    service: ModerationService,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    stdin: BinaryIO | None = None,
+    stdout: TextIO | None = None,
+) -> None:
+    """Chat on stdin/stdout until end of input or ``stop``; the line being handled is finished first."""
+    source = stdin if stdin is not None else sys.stdin.buffer
+    out = stdout if stdout is not None else sys.stdout
+    interactive = source.isatty()
+    chat = ConsoleChat(service, out, echo=not interactive)
+    if interactive:
+        out.write(f"local chat with the moderation bot ({CONSOLE_CHAT.platform}:{CONSOLE_CHAT.chat_id}); /help\n")
+        out.flush()
+    lines = _read_lines(source)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            next_line = asyncio.ensure_future(lines.get())
+            await asyncio.wait({next_line, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not next_line.done():
+                next_line.cancel()
+                return
+            line = next_line.result()
+            if line is None:
+                return
+            await chat.handle_line(line)
+    finally:
+        stopped.cancel()
+
+
+def _read_lines(source: BinaryIO) -> asyncio.Queue[str | None]:
+    """Lines of ``source`` (None at the end), read by a daemon thread so the event loop never blocks on input.
+
+    A thread works for pipes, files and terminals alike, and being a daemon it never holds up the exit. It reads the
+    file descriptor directly: a daemon thread blocked inside a buffered reader would hold the buffer's lock, which
+    the interpreter needs again at shutdown.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def put(item: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening any more
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def pump() -> None:
+        try:
+            for raw in _raw_lines(source):
+                put(raw.decode("utf-8", errors="replace"))
+        except (OSError, ValueError) as error:  # closed or unreadable input ends the chat like end of input
+            log.warning("console: stopped reading input: %s", error)
+        finally:
+            put(None)
+
+    threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+    return queue
+
+
+def _raw_lines(source: BinaryIO) -> Iterator[bytes]:
+    try:
+        fd = source.fileno()
+    except (OSError, AttributeError, ValueError):  # an in-memory stream
+        yield from iter(source.readline, b"")
+        return
+    pending = b""
+    while chunk := os.read(fd, 65536):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")  # a newline byte is never part of a UTF-8 sequence
+        yield from lines
+    if pending:
+        yield pending
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())

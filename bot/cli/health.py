@@ -1,0 +1,119 @@
+"""`python -m bot health`: exit 0 when the database is writable and the default model loads, else one line and non-zero.
+
+Docker's ``HEALTHCHECK`` runs it in the container beside the running bot. It opens its own database connection and
+loads its own copy of the default model, so it proves what a restart would need, not only what the running process
+holds. Exit codes: 0 healthy, 1 database unusable, 2 configuration error, 3 default model unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.cli import EXIT_MODEL_UNAVAILABLE, EXIT_OK, CliError
+from bot.cli.models import load_cli_settings, open_registry
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.core.registry import Registry
+
+EXIT_DATABASE = 1
+PROBE_TEXT = "health check"
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of one check: ``ok`` with what was seen, or the reason it failed and the exit code that says so."""
+
+    ok: bool
+    detail: str
+    exit_code: int = EXIT_OK
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "health",
+        help="check that the database is writable and the default model loads (Docker HEALTHCHECK)",
+        description="Exit 0 and print one line when the database (BOT_DATABASE) is writable and the default model "
+        "of models.yaml loads and scores a text; otherwise print one line on stderr and exit 1 (database), "
+        "2 (configuration) or 3 (model).",
+    )
+    parser.add_argument("--no-model", action="store_true", help="check the database only (no model is loaded)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_cli_settings()
+    _quiet_libraries()
+    registry = open_registry(settings.models_file)
+    checks = asyncio.run(check_all(settings, registry, model=not args.no_model))
+    failed = [check for check in checks if not check.ok]
+    if failed:
+        raise CliError("unhealthy: " + "; ".join(check.detail for check in failed), failed[0].exit_code)
+    print("healthy: " + "; ".join(check.detail for check in checks))
+    return EXIT_OK
+
+
+async def check_all(settings: Settings, registry: Registry, *, model: bool = True) -> list[Check]:
+    """The database check, then (unless ``model`` is False) the default model check."""
+    checks = [await check_database(settings.database_path)]
+    if model:
+        checks.append(await check_default_model(settings, registry))
+    return checks
+
+
+async def check_database(path: Path) -> Check:
+    """Open (and migrate) the database like the bot does, then take and release the write lock."""
+    import sqlite3
+
+    import aiosqlite
+
+    from bot.storage import Storage, StorageError
+
+    try:
+        storage = await Storage.open(path, lock_timeout=10.0)
+    except StorageError as error:
+        return Check(False, f"database: {error}", EXIT_DATABASE)
+    await storage.close()
+    try:
+        # BEGIN IMMEDIATE takes SQLite's write lock (waiting up to 10 s for the bot's writes): it fails on a read-only
+        # file or folder, yet changes nothing.
+        async with aiosqlite.connect(str(path), timeout=10.0, isolation_level=None) as conn:
+            await conn.execute("BEGIN IMMEDIATE")
+            await conn.execute("ROLLBACK")
+    except sqlite3.Error as error:
+        return Check(False, f"database {path} is not writable: {error}", EXIT_DATABASE)
+    return Check(True, f"database {path} writable")
+
+
+async def check_default_model(settings: Settings, registry: Registry) -> Check:
+    """Load the default model as the bot would and score one short text with it."""
+    from bot.core.classifier import Classifier
+    from bot.core.errors import BotError
+
+    name = registry.default
+    spec = registry.get(name)
+    if spec.runtime == "tensorflow":
+        from bot.cli.classify import _import_tensorflow_quietly
+
+        _import_tensorflow_quietly()  # its CUDA probe writes to stderr before any log level applies
+    classifier = Classifier(registry, max_batch=1, max_wait_ms=0, cache_size=1, cache_dir=settings.model_cache_dir)
+    try:
+        (result,) = await classifier.classify([PROBE_TEXT])
+    except BotError as error:
+        return Check(False, str(error), EXIT_MODEL_UNAVAILABLE)
+    finally:
+        await classifier.aclose()
+    return Check(True, f"model {name} loaded ({spec.runtime}, {len(result.labels)} labels)")
+
+
+def _quiet_libraries() -> None:
+    """TensorFlow and transformers talk on stderr at import; the health line must stay the only output."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")

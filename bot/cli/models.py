@@ -1,0 +1,117 @@
+"""`python -m bot models`: the models in models.yaml and whether each can be loaded right now."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.cli import EXIT_OK, EXIT_USAGE, CliError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.core.registry import ModelSpec, Registry
+
+STATUS_HELP = {
+    "bundled": "files on disk",
+    "cached": "in the Hugging Face cache",
+    "download": "needs network access once (then cached)",
+    "missing": "files not there yet",
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list the models and whether each is available",
+        description="List the models in models.yaml: bundled (on disk), cached (in the Hugging Face cache), "
+        "download (needs network access once) or missing.",
+    )
+    add_models_file_option(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per model")
+    parser.set_defaults(func=run)
+
+
+def add_models_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--models-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="models.yaml to use (default: $BOT_MODELS_FILE, else the repository's models.yaml)",
+    )
+
+
+def open_registry(models_file: Path | None) -> Registry:
+    """The registry from ``--models-file``, else the settings' file; a bad file is a usage error (exit 2)."""
+    from bot.core.errors import RegistryError
+    from bot.core.registry import load_registry
+
+    if models_file is None:
+        models_file = load_cli_settings().models_file
+    try:
+        return load_registry(models_file)
+    except RegistryError as error:
+        raise CliError(str(error), EXIT_USAGE) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    registry = open_registry(args.models_file)
+    rows = [_row(registry, spec) for spec in registry.specs.values()]
+    if args.json:
+        write_stdout("\n".join(json.dumps(row, ensure_ascii=False) for row in rows))
+        return EXIT_OK
+    columns = ("name", "display_name", "task", "runtime", "source", "status")
+    table = [("", *(column.replace("_", " ") for column in columns))]
+    table += [("*" if row["default"] else "", *(str(row[column]) for column in columns)) for row in rows]
+    widths = [max(len(line[column]) for line in table) for column in range(len(table[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in table]
+    lines.append(f"\n* default ({registry.default}) - models file: {registry.path}")
+    lines += [f"{status}: {STATUS_HELP[status]}" for status in sorted({str(row["status"]) for row in rows})]
+    write_stdout("\n".join(lines))
+    return EXIT_OK
+
+
+def _row(registry: Registry, spec: ModelSpec) -> dict[str, object]:
+    from bot.core.registry import HubSource
+
+    source = spec.source
+    where = f"{source.hub}@{source.revision}" if isinstance(source, HubSource) else str(source.path)
+    return {
+        "name": spec.name,
+        "display_name": spec.display_name,
+        "task": str(spec.task),
+        "runtime": spec.runtime,
+        "source": where,
+        "status": str(registry.availability(spec.name)),
+        "default": spec.name == registry.default,
+    }
+
+
+def write_stdout(text: str) -> bool:
+    """Print ``text``; False when the reader went away (``| head``), which is not an error."""
+    try:
+        print(text, flush=True)
+        return True
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at devnull so the interpreter's final flush stays quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return False
+
+
+def load_cli_settings() -> Settings:
+    """The environment's settings; an invalid value is a usage error (exit 2) naming the variable."""
+    from pydantic import ValidationError
+
+    from bot.config import load_settings
+
+    try:
+        return load_settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise CliError(f"invalid setting {where}: {first['msg']}", EXIT_USAGE) from None

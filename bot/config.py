@@ -1,0 +1,62 @@
+"""Settings from the environment, validated once at start. Secrets are ``SecretStr`` and never logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class Settings(BaseSettings):
+    """Every environment variable the bot reads (README has the reference table)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    # where things live
+    models_file: Path = Field(default=REPO_ROOT / "models.yaml", alias="BOT_MODELS_FILE")
+    database_path: Path = Field(default=Path("data/bot.sqlite3"), alias="BOT_DATABASE")
+    model_cache_dir: Path | None = Field(default=None, alias="BOT_MODEL_CACHE")  # ONNX conversions; HF uses HF_HOME
+
+    # classifier tuning
+    max_batch: int = Field(default=32, ge=1, le=512, alias="BOT_MAX_BATCH")
+    max_wait_ms: float = Field(default=5.0, ge=0, le=1000, alias="BOT_MAX_WAIT_MS")
+    model_cache_size: int = Field(default=3, ge=1, le=32, alias="BOT_MODEL_CACHE_SIZE")
+
+    # logging
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    log_json: bool = Field(default=False, alias="LOG_JSON")
+
+    # Discord
+    discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
+    discord_guild_ids: str = Field(default="", alias="DISCORD_GUILD_IDS")  # comma-separated, for fast command sync
+    discord_api_base_url: str | None = Field(default=None, alias="DISCORD_API_BASE_URL")
+    discord_gateway_url: str | None = Field(default=None, alias="DISCORD_GATEWAY_URL")
+
+    # Telegram
+    telegram_token: SecretStr | None = Field(default=None, alias="TELEGRAM_TOKEN")
+    telegram_api_base_url: str | None = Field(default=None, alias="TELEGRAM_API_BASE_URL")
+    telegram_webhook_url: str | None = Field(default=None, alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_listen: str = Field(default="0.0.0.0", alias="TELEGRAM_WEBHOOK_LISTEN")
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535, alias="TELEGRAM_WEBHOOK_PORT")
+    telegram_webhook_secret: SecretStr | None = Field(default=None, alias="TELEGRAM_WEBHOOK_SECRET")
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        level = "WARNING" if level == "WARN" else level
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return level
+
+    @property
+    def guild_ids(self) -> list[int]:
+        return [int(part) for part in self.discord_guild_ids.replace(" ", "").split(",") if part]
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,298 @@
+"""``ModerationService``: a message becomes a classification, a decision, and a logged event that admins can review.
+
+Every adapter (Discord, Telegram, the console) calls this one service. Settings changes and feedback check that the
+actor is an admin here too, whatever the adapter already checked, and every settings change is audited.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+import weakref
+from asyncio import Lock
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownModelError
+from bot.core.labels import TOXICITY_LABELS
+from bot.core.policy import Action, Decision, decide
+from bot.core.registry import ModelSpec, Registry
+from bot.core.types import Actor, ChatRef, Classification, Message
+from bot.storage import CHAT_ACTIONS, ChatSettings, ChatStats, EventRecord, NewEvent, Storage, UnknownEventError
+
+__all__ = [
+    "FeedbackResult",
+    "InvalidSettingError",
+    "ModerationService",
+    "Outcome",
+    "PermissionDenied",
+    "UnknownEventError",
+    "UnknownModelError",
+]
+
+log = logging.getLogger(__name__)
+
+
+class TextClassifier(Protocol):
+    """The part of ``bot.core.classifier.Classifier`` the service uses."""
+
+    async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of ``handle``: ``event_id`` is None when nothing was logged (nothing over a threshold, ...)."""
+
+    event_id: int | None
+    decision: Decision
+    classification: Classification | None
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """An admin's verdict on an event, and what the adapter should undo."""
+
+    event: EventRecord
+    strike_cleared: bool
+    lift_timeout: bool  # "not toxic" on a timeout that is still running
+    chat: ChatRef
+    author_id: str
+
+
+class ModerationService:
+    """Classify, decide, log; change chat settings; record feedback; count."""
+
+    def __init__(
+        self,
+        classifier: TextClassifier,
+        storage: Storage,
+        registry: Registry,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._classifier = classifier
+        self._storage = storage
+        self._registry = registry
+        self._clock = clock
+        # one lock per (chat, author): counting prior strikes and logging the new one must not interleave
+        self._author_locks: weakref.WeakValueDictionary[tuple[str, str, str], Lock] = weakref.WeakValueDictionary()
+
+    # messages -----------------------------------------------------------------------------------------------------
+
+    async def handle(self, message: Message) -> Outcome:
+        """Classify the message with its chat's model, decide with its chat's settings, log what was flagged."""
+        settings = await self._storage.get_settings(message.chat)
+        if not settings.enabled:
+            return Outcome(None, Decision.none("moderation is disabled in this chat"), None)
+        if not message.text.strip():
+            return Outcome(None, Decision.none("the message has no text"), None)
+        spec = self._registry.get(self._model_name(settings))
+        [classification] = await self._classifier.classify([message.text], spec.name)
+        chat, author = message.chat, message.author
+        lock = self._author_locks.setdefault((chat.platform, chat.chat_id, author.user_id), Lock())
+        async with lock:
+            now = self._clock()
+            prior = 0
+            if spec.is_toxicity:
+                since = now - settings.strike_window_seconds
+                prior = await self._storage.count_strikes(chat, author.user_id, since=since)
+            decision = decide(
+                classification.as_dict(),
+                settings,
+                author=author,
+                roles=message.author_roles,
+                task=classification.task,
+                model_thresholds=spec.thresholds,
+                prior_strikes=prior,
+            )
+            if not decision.flagged:
+                return Outcome(None, decision, classification)
+            event = NewEvent(
+                chat=chat,
+                message_id=message.message_id,
+                author_id=author.user_id,
+                model=spec.name,
+                scores=classification.as_dict(),
+                action=str(decision.action),
+                reason=decision.reason,
+                flagged=decision.flagged,
+                triggered=decision.triggered,
+                thresholds=decision.thresholds,
+                text=message.text,
+                store_text=settings.store_text,
+                created_at=now,
+                strike=decision.is_strike,
+                timeout_seconds=decision.timeout_seconds,
+            )
+            event_id = await self._storage.record_event(event)
+        log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
+        return Outcome(event_id, decision, classification)
+
+    async def record_action_result(self, event_id: int, result: str) -> None:
+        """What the platform said when the adapter carried out the action ("deleted", "forbidden: ...")."""
+        await self._storage.record_action_result(event_id, result)
+
+    async def classify(self, text: str, *, chat: ChatRef | None = None, model: str | None = None) -> Classification:
+        """Scores of one text with ``model``, else the chat's model, else the default; no policy, nothing logged."""
+        if model is None and chat is not None:
+            model = self._model_name(await self._storage.get_settings(chat))
+        spec = self._registry.get(model or self._registry.default)
+        [classification] = await self._classifier.classify([text], spec.name)
+        return classification
+
+    # settings -----------------------------------------------------------------------------------------------------
+
+    async def settings(self, chat: ChatRef) -> ChatSettings:
+        return await self._storage.get_settings(chat)
+
+    def effective_model(self, settings: ChatSettings) -> str:
+        """The model the chat uses: its own choice while models.yaml still lists it, else the default."""
+        return self._model_name(settings)
+
+    async def set_model(self, chat: ChatRef, actor: Actor, name: str) -> ChatSettings:
+        _require_admin(actor, "change the model")
+        self._registry.get(name)  # UnknownModelError lists the known names
+        return await self._update(chat, actor, model=name)
+
+    async def set_threshold(self, chat: ChatRef, actor: Actor, label: str, value: float | None) -> ChatSettings:
+        """Override the threshold of one label (None: back to the model's threshold)."""
+        _require_admin(actor, "change thresholds")
+        current = await self._storage.get_settings(chat)
+        _check_labels([label], self._labels(current))
+        if value is not None and not (math.isfinite(value) and 0.0 < value <= 1.0):
+            raise InvalidSettingError(f"a threshold must be above 0 and at most 1, got {value}")
+
+        def change(settings: ChatSettings) -> ChatSettings:
+            thresholds = {k: v for k, v in settings.thresholds.items() if k != label}
+            if value is not None:
+                thresholds[label] = float(value)
+            return dataclasses.replace(settings, thresholds=thresholds)
+
+        return await self._storage.update_settings(chat, actor.user_id, change, now=self._clock())
+
+    async def set_action(self, chat: ChatRef, actor: Actor, action: str) -> ChatSettings:
+        _require_admin(actor, "change the action")
+        action = action.strip().lower()
+        if action not in CHAT_ACTIONS:
+            raise InvalidSettingError(f"unknown action '{action}' (choose one of: {', '.join(CHAT_ACTIONS)})")
+        return await self._update(chat, actor, action=action)
+
+    async def set_exempt(
+        self, chat: ChatRef, actor: Actor, kind: Literal["user", "role"], ident: str, exempt: bool
+    ) -> ChatSettings:
+        _require_admin(actor, "change exemptions")
+        if kind not in ("user", "role"):
+            raise InvalidSettingError(f"exemptions are for a 'user' or a 'role', not '{kind}'")
+        if not ident:
+            raise InvalidSettingError(f"which {kind}? the id is empty")
+        key = "exempt_users" if kind == "user" else "exempt_roles"
+
+        def change(settings: ChatSettings) -> ChatSettings:
+            current = set(getattr(settings, key))
+            updated = current | {ident} if exempt else current - {ident}
+            return dataclasses.replace(settings, **{key: frozenset(updated)})
+
+        return await self._storage.update_settings(chat, actor.user_id, change, now=self._clock())
+
+    async def set_log_channel(self, chat: ChatRef, actor: Actor, channel_id: str | None) -> ChatSettings:
+        _require_admin(actor, "change the log channel")
+        return await self._update(chat, actor, log_channel=channel_id or None)
+
+    async def set_enabled(self, chat: ChatRef, actor: Actor, enabled: bool) -> ChatSettings:
+        _require_admin(actor, "turn moderation on or off")
+        return await self._update(chat, actor, enabled=bool(enabled))
+
+    async def set_acting_labels(self, chat: ChatRef, actor: Actor, labels: Sequence[str]) -> ChatSettings:
+        """Which labels may act (delete/warn/timeout); the others only flag. An empty list: everything only flags."""
+        _require_admin(actor, "change which labels act")
+        current = await self._storage.get_settings(chat)
+        _check_labels(labels, self._labels(current))
+        return await self._update(chat, actor, acting_labels=tuple(dict.fromkeys(labels)))
+
+    async def set_store_text(self, chat: ChatRef, actor: Actor, store_text: bool) -> ChatSettings:
+        """Keep whole messages in the moderation log (needed for export-feedback) instead of an excerpt."""
+        _require_admin(actor, "change what the log keeps")
+        return await self._update(chat, actor, store_text=bool(store_text))
+
+    async def set_escalation(
+        self, chat: ChatRef, actor: Actor, *, strike_limit: int, window_seconds: int, timeout_seconds: int
+    ) -> ChatSettings:
+        """A timeout of ``timeout_seconds`` at ``strike_limit`` strikes within ``window_seconds`` (limit 0: never)."""
+        _require_admin(actor, "change escalation")
+        if strike_limit < 0 or window_seconds <= 0 or timeout_seconds <= 0:
+            raise InvalidSettingError("strike limit must be >= 0, window and timeout > 0 seconds")
+        if timeout_seconds > 28 * 86400:
+            raise InvalidSettingError("a timeout can last at most 28 days (Discord's limit)")
+        return await self._update(
+            chat,
+            actor,
+            strike_limit=int(strike_limit),
+            strike_window_seconds=int(window_seconds),
+            timeout_seconds=int(timeout_seconds),
+        )
+
+    # review and numbers -------------------------------------------------------------------------------------------
+
+    async def feedback(
+        self, event_id: int, actor: Actor, correct: bool, *, chat: ChatRef | None = None
+    ) -> FeedbackResult:
+        """An admin's verdict: ``correct=False`` ("not toxic") clears the strike and asks to lift a running timeout.
+
+        With ``chat``, the event must belong to that chat (the adapter checked the actor's admin rights there).
+        """
+        _require_admin(actor, "review moderation events")
+        event = await self._storage.get_event(event_id)
+        if chat is not None and event.chat != chat:
+            raise PermissionDenied(f"event #{event_id} belongs to another chat")
+        now = self._clock()
+        event, cleared = await self._storage.record_feedback(event_id, actor.user_id, correct, now=now)
+        running = event.action == Action.TIMEOUT and event.created_at + event.timeout_seconds > now
+        return FeedbackResult(event, cleared, (not correct) and running, event.chat, event.author_id)
+
+    async def stats(self, chat: ChatRef) -> ChatStats:
+        stats = await self._storage.stats(chat)
+        return dataclasses.replace(stats, model=self._model_name(await self._storage.get_settings(chat)))
+
+    async def recent_events(self, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]:
+        return await self._storage.recent_events(chat, limit=limit)
+
+    def models(self) -> list[ModelSpec]:
+        return list(self._registry.specs.values())
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry
+
+    # helpers ------------------------------------------------------------------------------------------------------
+
+    def _model_name(self, settings: ChatSettings) -> str:
+        if settings.model and settings.model in self._registry.specs:
+            return settings.model
+        if settings.model:
+            log.warning(
+                "chat %s uses model %r, no longer in models.yaml: using the default", settings.chat, settings.model
+            )
+        return self._registry.default
+
+    def _labels(self, settings: ChatSettings) -> tuple[str, ...]:
+        spec = self._registry.get(self._model_name(settings))
+        return spec.labels or TOXICITY_LABELS
+
+    async def _update(self, chat: ChatRef, actor: Actor, **values: object) -> ChatSettings:
+        return await self._storage.update_settings(
+            chat, actor.user_id, lambda settings: dataclasses.replace(settings, **values), now=self._clock()
+        )
+
+
+def _require_admin(actor: Actor, what: str) -> None:
+    if not actor.is_admin:
+        raise PermissionDenied(f"only the chat's admins can {what}")
+
+
+def _check_labels(labels: Sequence[str], known: Sequence[str]) -> None:
+    unknown = [label for label in labels if label not in known]
+    if unknown:
+        raise InvalidSettingError(f"unknown label '{unknown[0]}' (labels: {', '.join(known)})")

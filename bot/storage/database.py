@@ -1,0 +1,220 @@
+"""``Storage``: aiosqlite connections (one writer, one reader), serialised transactions, patient with locks."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import aiosqlite
+
+from bot.core.types import ChatRef
+from bot.storage import chat_settings, events
+from bot.storage.errors import StorageBusyError, StorageError
+from bot.storage.records import AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent
+from bot.storage.schema import migrate
+
+T = TypeVar("T")
+Work = Callable[[aiosqlite.Connection], Awaitable[T]]
+
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class Storage:
+    """Chat settings, the moderation log, strikes, feedback and the admin audit log in one SQLite file.
+
+    Writes hold an asyncio lock for their whole transaction on the write connection, so concurrent tasks queue up
+    instead of interleaving statements; reads use a second connection and go on meanwhile (WAL). Writes that belong
+    together (an event and its strike, a settings change and its audit entries) are one ``BEGIN IMMEDIATE``
+    transaction. When another process holds the database, SQLite waits ``busy_timeout`` seconds per attempt and the
+    whole transaction is retried until ``lock_timeout`` runs out; then ``StorageBusyError`` says so and nothing was
+    half-written.
+    """
+
+    def __init__(
+        self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: str, *, lock_timeout: float
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._path = path
+        self._lock_timeout = lock_timeout
+        self._write_lock = asyncio.Lock()
+        # reads use their own connection so they go on while a write waits for another process's lock (WAL)
+        self._read_lock = self._write_lock if reader is writer else asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path, *, busy_timeout: float = 5.0, lock_timeout: float = 30.0) -> Storage:
+        """Open (creating the file and its folder) and migrate the database to the current schema."""
+        name = str(path)
+        if name != ":memory:":
+            try:
+                Path(name).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StorageError(f"cannot create the folder of the database {name}: {error.strerror}") from None
+        opened: list[aiosqlite.Connection] = []
+        try:
+            for _ in range(1 if name == ":memory:" else 2):
+                opened.append(await aiosqlite.connect(name, timeout=busy_timeout, isolation_level=None))
+            storage = cls(opened[0], opened[-1], name, lock_timeout=lock_timeout)
+            await storage._setup(busy_timeout)
+        except BaseException as error:
+            for conn in opened:
+                await conn.close()
+            if isinstance(error, sqlite3.Error):
+                raise StorageError(f"cannot open the database {name}: {error}") from None
+            raise
+        return storage
+
+    async def _setup(self, busy_timeout: float) -> None:
+        async def pragmas(conn: aiosqlite.Connection) -> None:
+            await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            await conn.execute("PRAGMA foreign_keys = ON")
+
+        async def schema(conn: aiosqlite.Connection) -> None:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: a crash of the process loses nothing
+            await migrate(conn)
+
+        try:
+            await self._run(pragmas)
+            await self._run(schema)
+            if self._reader is not self._writer:
+                await self._run(pragmas, write_connection=False)
+        except sqlite3.DatabaseError as error:
+            raise StorageError(f"{self._path} is not a usable SQLite database: {error}") from None
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await self._writer.close()
+        if self._reader is not self._writer:
+            async with self._read_lock:
+                await self._reader.close()
+
+    async def __aenter__(self) -> Storage:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # settings and audit -------------------------------------------------------------------------------------------
+
+    async def get_settings(self, chat: ChatRef) -> ChatSettings:
+        return await self._read(lambda conn: chat_settings.load(conn, chat))
+
+    async def update_settings(
+        self, chat: ChatRef, actor_id: str, change: Callable[[ChatSettings], ChatSettings], *, now: float
+    ) -> ChatSettings:
+        """Apply ``change`` to the current settings; store them and one audit entry per changed field atomically."""
+
+        async def work(conn: aiosqlite.Connection) -> ChatSettings:
+            old = await chat_settings.load(conn, chat)
+            new = change(old)
+            diff = chat_settings.changes(old, new)
+            if diff:
+                await chat_settings.save(conn, new, now=now)
+                await chat_settings.record_audit(conn, chat, actor_id, diff, now=now)
+            return new
+
+        return await self._run(work, write=True)
+
+    async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]:
+        return await self._read(lambda conn: chat_settings.audit_log(conn, chat, limit=limit))
+
+    # moderation log -----------------------------------------------------------------------------------------------
+
+    async def record_event(self, event: NewEvent) -> int:
+        """Log the event and, when ``event.strike``, its strike in one transaction; return the event id."""
+        return await self._run(lambda conn: events.insert(conn, event), write=True)
+
+    async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int:
+        return await self._read(lambda conn: events.count_strikes(conn, chat, author_id, since=since))
+
+    async def record_action_result(self, event_id: int, result: str) -> None:
+        """What the platform said when the action was carried out (``ACTION_DONE`` words, or the failure)."""
+        await self._run(lambda conn: events.set_action_result(conn, event_id, result), write=True)
+
+    async def get_event(self, event_id: int) -> EventRecord:
+        """The event, or ``UnknownEventError``."""
+        return await self._read(lambda conn: events.get(conn, event_id))
+
+    async def recent_events(self, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]:
+        return await self._read(lambda conn: events.recent(conn, chat, limit=limit))
+
+    async def record_feedback(
+        self, event_id: int, actor_id: str, correct: bool, *, now: float
+    ) -> tuple[EventRecord, bool]:
+        """Store an admin's verdict; return the updated event and whether a strike was cleared by it."""
+
+        async def work(conn: aiosqlite.Connection) -> tuple[EventRecord, bool]:
+            cleared = await events.record_feedback(conn, event_id, actor_id, correct, now=now)
+            return await events.get(conn, event_id), cleared
+
+        return await self._run(work, write=True)
+
+    async def stats(self, chat: ChatRef) -> ChatStats:
+        async def work(conn: aiosqlite.Connection) -> ChatStats:
+            settings = await chat_settings.load(conn, chat)
+            return await events.stats(conn, chat, model=settings.model)
+
+        return await self._read(work)
+
+    async def reviewed_events(self) -> list[EventRecord]:
+        """Every event an admin confirmed or rejected, oldest first."""
+        return await self._read(events.reviewed)
+
+    # transactions -------------------------------------------------------------------------------------------------
+
+    async def _run(self, work: Work[T], *, write: bool = False, write_connection: bool = True) -> T:
+        """Run ``work`` alone on its connection, retrying while another process holds the database.
+
+        ``write``: in a write transaction. Otherwise a plain read, on the read connection unless ``write_connection``
+        (set up and migrations use the writer).
+        """
+        reads_apart = not write and not write_connection
+        conn, lock = (self._reader, self._read_lock) if reads_apart else (self._writer, self._write_lock)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._lock_timeout
+        delay = 0.02
+        async with lock:
+            while True:
+                try:
+                    return await (self._transaction(conn, work) if write else work(conn))
+                except sqlite3.OperationalError as error:
+                    if not _is_busy(error):
+                        raise StorageError(f"database error in {self._path}: {error}") from error
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        raise StorageBusyError(
+                            f"the database {self._path} stayed locked by another connection for "
+                            f"{self._lock_timeout:g} s; nothing was written, try again"
+                        ) from error
+                    await asyncio.sleep(min(delay, remaining))
+                    delay = min(delay * 2, 0.5)
+
+    async def _read(self, work: Work[T]) -> T:
+        return await self._run(work, write_connection=False)
+
+    @staticmethod
+    async def _transaction(conn: aiosqlite.Connection, work: Work[T]) -> T:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = await work(conn)
+            await conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            raise
+        return result
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _BUSY_CODES  # extended codes keep the primary code in the low byte
+    return "locked" in str(error) or "busy" in str(error)

@@ -1,0 +1,112 @@
+"""Value types the storage reads and writes: chat settings, moderation events, feedback and statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bot.core.types import ChatRef
+
+# Labels that may trigger an action by default: toxic or obscene alone only flag (friendly swearing is not abuse).
+DEFAULT_ACTING_LABELS: tuple[str, ...] = ("severe_toxic", "threat", "insult", "identity_hate")
+CHAT_ACTIONS: tuple[str, ...] = ("flag", "delete", "warn", "timeout")  # what a chat may configure
+# Results an adapter reports when the platform carried out the action; any other result counts as a failure.
+ACTION_DONE: tuple[str, ...] = ("done", "flagged", "deleted", "warned", "timed out")
+EXCERPT_CHARS = 40  # what is kept of a message when its chat did not opt in to storing text
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """Moderation settings of one chat; a chat that never changed anything gets these defaults."""
+
+    chat: ChatRef
+    model: str | None = None  # None: the registry's default model
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # per-label overrides of models.yaml
+    action: str = "warn"  # one of CHAT_ACTIONS
+    acting_labels: tuple[str, ...] = DEFAULT_ACTING_LABELS
+    strike_limit: int = 3  # strikes within the window that escalate to a timeout; 0 never escalates
+    strike_window_seconds: int = 24 * 3600
+    timeout_seconds: int = 10 * 60
+    exempt_users: frozenset[str] = frozenset()
+    exempt_roles: frozenset[str] = frozenset()
+    log_channel: str | None = None
+    enabled: bool = True
+    store_text: bool = False  # keep whole message text in the log (else an excerpt of EXCERPT_CHARS)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A moderation decision to log. ``strike`` records a strike for the author in the same transaction."""
+
+    chat: ChatRef
+    message_id: str
+    author_id: str
+    model: str
+    scores: Mapping[str, float]
+    action: str
+    reason: str
+    flagged: tuple[str, ...]
+    triggered: tuple[str, ...]
+    thresholds: Mapping[str, float]
+    text: str
+    store_text: bool
+    created_at: float
+    strike: bool = False
+    timeout_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A logged moderation event with its review state."""
+
+    id: int
+    created_at: float
+    chat: ChatRef
+    message_id: str
+    author_id: str
+    model: str
+    scores: Mapping[str, float]
+    action: str
+    reason: str
+    flagged: tuple[str, ...]
+    triggered: tuple[str, ...]
+    thresholds: Mapping[str, float]
+    text: str  # the whole text when ``text_stored``, else an excerpt
+    text_stored: bool
+    timeout_seconds: int
+    action_result: str | None
+    has_strike: bool
+    strike_cleared: bool
+    feedback_correct: bool | None  # None: not reviewed
+
+
+@dataclass(frozen=True)
+class ChatStats:
+    """Counts of one chat's moderation log."""
+
+    chat: ChatRef
+    model: str | None
+    events: int
+    by_action: Mapping[str, int]
+    by_label: Mapping[str, int]  # events on which each label was over its threshold
+    confirmed: int  # feedback: the decision was right
+    rejected: int  # feedback: "not toxic"
+    active_strikes: int  # strikes not cleared by feedback (whatever their age)
+    action_failures: int  # actions the platform refused or could not carry out
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One admin change: who changed which setting from what to what."""
+
+    created_at: float
+    chat: ChatRef
+    actor_id: str
+    setting: str
+    old: object
+    new: object
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """The first ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

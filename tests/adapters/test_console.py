@@ -1,0 +1,171 @@
+"""The console chat: lines become messages and commands of the real service (scores from a word table)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.adapters.console import CONSOLE_CHAT, ConsoleChat, serve
+from bot.config import Settings
+from bot.core.moderation import ModerationService
+from bot.storage import Storage
+from tests.fakes.scripted_backend import scripted_classifier, scripted_registry
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest_asyncio.fixture
+async def service(tmp_path: Path) -> AsyncIterator[ModerationService]:
+    registry = scripted_registry(tmp_path)
+    classifier = scripted_classifier(registry)
+    async with await Storage.open(tmp_path / "bot.sqlite3") as storage:
+        yield ModerationService(classifier, storage, registry)
+    await classifier.aclose()
+
+
+async def chat_session(service: ModerationService, *lines: str) -> list[str]:
+    """Feed lines to a ConsoleChat; return the answer to each line (echo off)."""
+    answers = []
+    chat = ConsoleChat(service, out := io.StringIO())
+    for line in lines:
+        start = out.tell()
+        await chat.handle_line(line)
+        answers.append(out.getvalue()[start:].rstrip("\n"))
+    return answers
+
+
+async def test_messages_are_answered_with_their_decision_and_flagged_ones_with_the_table(
+    service: ModerationService,
+) -> None:
+    clean, insult = await chat_session(service, "have a nice day", "you are so stupid")
+    assert clean.startswith("none: no label over its threshold")
+    assert "\n" not in clean  # no table for a clean message
+    first, *table = insult.splitlines()
+    assert first == (
+        "none: insult 0.91 >= 0.50 -> warn (strike 1 of 3 in 24h), but the author is an admin: never acted on"
+        " [event #1]"
+    )
+    assert any(re.match(r"\s+insult\s+0\.910\s+█+", row) for row in table)
+
+
+async def test_as_a_member_the_policy_acts_and_escalates(service: ModerationService) -> None:
+    answers = await chat_session(service, "/as member", "stupid", "stupid", "stupid", "damn")
+    assert answers[0] == "you are now the local member (local-member)"
+    assert answers[1].startswith("warn: insult 0.91 >= 0.50 -> warn (strike 1 of 3 in 24h) [event #1]")
+    assert answers[3].startswith("timeout: insult 0.91 >= 0.50; 3rd strike in 24h -> timeout 10 min [event #3]")
+    assert answers[4].startswith("flag: toxic 0.72 >= 0.50, obscene 0.81 >= 0.50: flag only")
+
+
+async def test_admin_commands_change_the_chat_and_are_refused_to_members(service: ModerationService) -> None:
+    answers = await chat_session(
+        service,
+        "/threshold insult 0.95",
+        "/action delete",
+        "/as member",
+        "stupid",
+        "/action warn",
+        "/as admin",
+        "/threshold insult default",
+        "/as member",
+        "stupid",
+    )
+    assert answers[0] == "threshold of insult: 0.95"
+    assert answers[1] == "action: delete"
+    assert answers[3].startswith("flag: ")  # toxic 0.93 flags; insult 0.91 < 0.95 does not act
+    assert answers[4] == "error: only the chat's admins can change the action"
+    assert answers[6] == "threshold of insult: the model's default"
+    assert answers[8].startswith("delete: insult 0.91 >= 0.50 -> delete")
+    assert (await service.settings(CONSOLE_CHAT)).action == "delete"
+
+
+async def test_bad_commands_get_a_clear_answer_and_the_chat_goes_on(service: ModerationService) -> None:
+    answers = await chat_session(
+        service,
+        "/threshold insult lots",
+        "/threshold insult",
+        "/threshold rudeness 0.5",
+        "/action ban",
+        "/model gpt-17",
+        "/feedback 99 wrong",
+        "/feedback x",
+        "/classify",
+        "/dance",
+        "stupid",
+    )
+    assert answers[:9] == [
+        "error: 'lots' is not a number between 0 and 1",
+        "usage: /threshold LABEL VALUE (VALUE 0-1, or default)",
+        "error: unknown label 'rudeness' (labels: toxic, severe_toxic, obscene, threat, insult, identity_hate)",
+        "error: unknown action 'ban' (choose one of: flag, delete, warn, timeout)",
+        "error: unknown model 'gpt-17' (known: scripted-toxic, scripted-sentiment)",
+        "error: no moderation event #99",
+        "usage: /feedback EVENT_ID right|wrong",
+        "usage: /classify TEXT",
+        "unknown command /dance: /help lists them",
+    ]
+    assert answers[9].startswith("none: insult 0.91")
+
+
+async def test_model_lists_and_switches_models(service: ModerationService) -> None:
+    listing, switched, classified, settings = await chat_session(
+        service, "/model", "/model scripted-sentiment", "/classify so stupid", "/settings"
+    )
+    assert listing.splitlines()[0].startswith("* scripted-toxic ")
+    assert listing.splitlines()[1].startswith("  scripted-sentiment ")
+    assert switched == "this chat now uses scripted-sentiment"
+    assert classified.startswith("model: scripted-sentiment") and "Prediction: NEGATIVE (0.970)" in classified
+    assert "model: scripted-sentiment" in settings and "action: warn" in settings
+
+
+async def test_stats_and_feedback(service: ModerationService) -> None:
+    answers = await chat_session(service, "/as member", "stupid", "damn", "/as admin", "/feedback 1 wrong", "/stats")
+    assert answers[4] == "event #1: marked not toxic, strike cleared"
+    assert answers[5].splitlines() == [
+        "model: scripted-toxic",
+        "logged events: 2 (by action: flag 1, warn 1)",
+        "by label: toxic 2, insult 1, obscene 1",
+        "reviews: 0 confirmed, 1 marked not toxic",
+        "active strikes: 0",
+    ]
+
+
+async def test_serve_reads_a_pipe_to_its_end_and_echoes_each_line(service: ModerationService) -> None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"hello\n/as member\nstupid\n\xff broken \n")
+    os.close(write_end)
+    out = io.StringIO()
+    with os.fdopen(read_end, "rb") as stdin:
+        await asyncio.wait_for(serve(service, Settings(), asyncio.Event(), stdin=stdin, stdout=out), 30)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "> hello" and lines[1].startswith("none: ")
+    assert lines[2:4] == ["> /as member", "you are now the local member (local-member)"]
+    assert lines[4] == "> stupid" and lines[5].startswith("warn: ")
+    assert "> \ufffd broken " in lines  # undecodable bytes are replaced, not fatal
+
+
+async def test_serve_stops_when_asked_while_waiting_for_input(service: ModerationService) -> None:
+    read_end, write_end = os.pipe()
+    stop = asyncio.Event()
+    out = io.StringIO()
+    with os.fdopen(read_end, "rb") as stdin:
+        try:
+            task = asyncio.create_task(serve(service, Settings(), stop, stdin=stdin, stdout=out))
+            os.write(write_end, b"stupid\n")
+            for _ in range(200):  # the loop keeps running while the reader waits for more input
+                await asyncio.sleep(0.05)
+                if "none: " in out.getvalue():
+                    break
+            assert not task.done()
+            stop.set()
+            await asyncio.wait_for(task, 10)
+        finally:
+            os.close(write_end)  # lets the reading thread see the end before its pipe closes
+            await asyncio.sleep(0.1)
+    assert out.getvalue().startswith("> stupid\nnone: insult 0.91")

@@ -1,0 +1,506 @@
+"""A fake Discord (REST + gateway) on 127.0.0.1 for end-to-end tests of the real discord.py client.
+
+It holds one guild with two text channels (``general``, ``mod-log``), three roles and three members (the bot, an
+admin with Manage Server, a plain member), answers the REST routes the bot uses, records every call, and lets a test
+inject gateway dispatches (messages, edits, interactions) and make a route fail with 403, 404 or 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from tests.fakes import _discord_payloads as payloads
+from tests.fakes._discord_payloads import FakeGuild
+
+API_PREFIX = "/api/v10"
+DEFAULT_WAIT = 20.0  # seconds; generous because CI machines can be busy, still bounded
+ERRORS: dict[int, tuple[str, int]] = {
+    403: ("Missing Permissions", 50013),
+    404: ("Unknown Message", 10008),
+    500: ("Internal Server Error", 0),
+}
+
+
+@dataclass
+class Call:
+    """One REST request the client made."""
+
+    method: str
+    path: str  # without the /api/v10 prefix
+    query: dict[str, str]
+    body: Any
+    status: int = 0
+    reason: str | None = None  # X-Audit-Log-Reason
+
+
+@dataclass
+class _Failure:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    times: int | None  # None: until cleared
+    retry_after: float
+
+
+@dataclass
+class _Session:
+    ws: web.WebSocketResponse
+    identified: asyncio.Event = field(default_factory=asyncio.Event)
+    intents: int = 0
+
+
+class FakeDiscord:
+    """The server. ``async with FakeDiscord() as fake:`` binds a free port on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.guild = FakeGuild.build()
+        self.calls: list[Call] = []
+        self.identifies: list[dict[str, Any]] = []
+        self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> last synced commands
+        self.interactions: dict[str, dict[str, Any]] = {}  # token -> INTERACTION_CREATE payload
+        self._failures: list[_Failure] = []
+        self._sessions: list[_Session] = []
+        self._changed = asyncio.Condition()
+        self._ids = itertools.count(1)
+        self._seq = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    async def __aenter__(self) -> FakeDiscord:
+        app = web.Application()
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for session in list(self._sessions):
+            await session.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    # -- test controls ---------------------------------------------------------------------------------------------
+    def fail(self, method: str, path_regex: str, status: int, *, times: int | None = None, retry_after: float = 0.05):
+        """Make ``method path`` answer ``status`` (403, 404, 429 ...) ``times`` times, or until ``clear_failures``."""
+        self._failures.append(_Failure(method.upper(), re.compile(path_regex), status, times, retry_after))
+
+    def clear_failures(self) -> None:
+        self._failures.clear()
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = DEFAULT_WAIT) -> Any:
+        """Wait until ``predicate()`` is truthy (re-checked after every request and gateway event)."""
+
+        async def until() -> Any:
+            async with self._changed:
+                while not (result := predicate()):
+                    await self._changed.wait()
+                return result
+
+        return await asyncio.wait_for(until(), timeout)
+
+    async def wait_for_call(self, method: str, path_regex: str, *, timeout: float = DEFAULT_WAIT, after: int = 0) -> Call:
+        """The first recorded call (from index ``after``) matching ``method`` and ``path_regex`` (full match)."""
+        pattern = re.compile(path_regex)
+
+        def found() -> Call | None:
+            return next((c for c in self.calls[after:] if c.method == method and pattern.fullmatch(c.path)), None)
+
+        return await self.wait_for(found, timeout)
+
+    def find_calls(self, method: str, path_regex: str, *, after: int = 0) -> list[Call]:
+        pattern = re.compile(path_regex)
+        return [c for c in self.calls[after:] if c.method == method and pattern.fullmatch(c.path)]
+
+    async def wait_identified(self, timeout: float = DEFAULT_WAIT) -> None:
+        await self.wait_for(lambda: any(s.identified.is_set() for s in self._sessions), timeout)
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send a gateway dispatch to every identified session."""
+        sessions = [s for s in self._sessions if s.identified.is_set() and not s.ws.closed]
+        if not sessions:
+            raise RuntimeError("no identified gateway session to dispatch to")
+        for session in sessions:
+            await session.ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
+
+    async def send_message(self, content: str, *, author: str = "member", channel: str = "general") -> dict[str, Any]:
+        """A user posts ``content``: stored and dispatched as MESSAGE_CREATE. Returns the message payload."""
+        message = payloads.message(
+            self.guild, self._snowflake(), self.guild.channels[channel]["id"], self.guild.users[author], content
+        )
+        self.guild.messages[message["id"]] = message
+        await self.dispatch("MESSAGE_CREATE", message)
+        return message
+
+    async def edit_message(self, message: dict[str, Any], content: str) -> dict[str, Any]:
+        """A user edits a stored message: dispatched as MESSAGE_UPDATE."""
+        edited = dict(message, content=content, edited_timestamp=_now())
+        self.guild.messages[edited["id"]] = edited
+        await self.dispatch("MESSAGE_UPDATE", edited)
+        return edited
+
+    async def slash(
+        self,
+        name: str,
+        options: list[dict[str, Any]] | None = None,
+        *,
+        user: str = "member",
+        channel: str = "general",
+        kind: int = 2,
+        resolved: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A user runs an application command (``kind`` 2) or types in its autocomplete (``kind`` 4).
+
+        ``resolved`` carries the users, members and channels that options refer to (see ``resolve``).
+        """
+        data = {"id": self._command_id(name, 1), "name": name, "type": 1, "options": options or []}
+        if resolved:
+            data["resolved"] = resolved
+        return await self._interact(kind, data, user=user, channel=channel)
+
+    def resolve(self, *, member: str | None = None, channel: str | None = None) -> dict[str, Any]:
+        """The ``resolved`` part of an interaction for an option naming ``member`` or ``channel``."""
+        resolved: dict[str, Any] = {}
+        if member is not None:
+            user = self.guild.users[member]
+            fields = {k: v for k, v in self.guild.members[member].items() if k != "user"}
+            resolved["users"] = {user["id"]: user}
+            resolved["members"] = {user["id"]: dict(fields, permissions=str(self.guild.permissions(member)))}
+        if channel is not None:
+            data = self.guild.channels[channel]
+            resolved["channels"] = {data["id"]: dict(data, permissions=str(payloads.EVERYONE))}
+        return resolved
+
+    async def message_command(self, name: str, target: dict[str, Any], *, user: str = "member") -> dict[str, Any]:
+        """A user runs a message context-menu command on ``target``."""
+        data = {
+            "id": self._command_id(name, 3),
+            "name": name,
+            "type": 3,
+            "target_id": target["id"],
+            "resolved": {"messages": {target["id"]: target}},
+        }
+        channel = next(n for n, c in self.guild.channels.items() if c["id"] == target["channel_id"])
+        return await self._interact(2, data, user=user, channel=channel)
+
+    async def click(self, message: dict[str, Any], custom_id: str, *, user: str = "admin") -> dict[str, Any]:
+        """A user clicks the button ``custom_id`` on a message the bot posted."""
+        data = {"custom_id": custom_id, "component_type": 2}
+        channel = next(n for n, c in self.guild.channels.items() if c["id"] == message["channel_id"])
+        return await self._interact(3, data, user=user, channel=channel, message=message)
+
+    def replies(self, interaction: dict[str, Any]) -> list[dict[str, Any]]:
+        """What the bot answered to ``interaction``: callback data, edits of the original and follow-ups, in order."""
+        token = interaction["token"]
+        out = []
+        for call in self.calls:
+            if call.status >= 300:
+                continue
+            if call.method == "POST" and call.path == f"/interactions/{interaction['id']}/{token}/callback":
+                out.append({"type": call.body["type"], **(call.body.get("data") or {})})
+            elif token in call.path and call.path.startswith("/webhooks/") and call.method in ("POST", "PATCH"):
+                out.append(dict(call.body or {}))
+        return out
+
+    async def wait_reply(
+        self,
+        interaction: dict[str, Any],
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = DEFAULT_WAIT,
+    ) -> dict[str, Any]:
+        """The first reply to ``interaction`` carrying content or embeds (and matching ``predicate``)."""
+
+        def found() -> dict[str, Any] | None:
+            for reply in self.replies(interaction):
+                if (reply.get("content") or reply.get("embeds") or reply.get("choices") is not None) and (
+                    predicate is None or predicate(reply)
+                ):
+                    return reply
+            return None
+
+        return await self.wait_for(found, timeout)
+
+    def channel_posts(self, channel: str) -> list[dict[str, Any]]:
+        """Messages the bot created in ``channel``."""
+        cid = self.guild.channels[channel]["id"]
+        return [m for m in self.guild.messages.values() if m["channel_id"] == cid and m["author"]["bot"]]
+
+    # -- internals -------------------------------------------------------------------------------------------------
+    def _snowflake(self) -> str:
+        return str(payloads.SNOWFLAKE_BASE + next(self._ids))
+
+    def _command_id(self, name: str, kind: int) -> str:
+        for commands in self.commands.values():
+            for command in commands:
+                if command["name"] == name and command.get("type", 1) == kind:
+                    return command["id"]
+        raise KeyError(f"command {name!r} was never synced (synced: {self.commands})")
+
+    async def _interact(
+        self, kind: int, data: dict[str, Any], *, user: str, channel: str, message: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        synced_in_guild = any(c["name"] == data.get("name") for c in self.commands.get(self.guild.id, []))
+        if synced_in_guild:
+            data["guild_id"] = self.guild.id
+        interaction = payloads.interaction(self.guild, self._snowflake(), kind, data, user, channel, message)
+        self.interactions[interaction["token"]] = interaction
+        await self.dispatch("INTERACTION_CREATE", interaction)
+        return interaction
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        session = _Session(ws)
+        self._sessions.append(session)
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 45000}})
+        try:
+            async for frame in ws:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                await self._on_gateway_frame(session, json.loads(frame.data))
+        finally:
+            self._sessions.remove(session)
+            await self._notify()
+        return ws
+
+    async def _on_gateway_frame(self, session: _Session, frame: dict[str, Any]) -> None:
+        op = frame.get("op")
+        if op == 1:  # heartbeat
+            await session.ws.send_json({"op": 11})
+        elif op == 2:  # identify
+            self.identifies.append(frame["d"])
+            session.intents = int(frame["d"].get("intents", 0))
+            ready = payloads.ready(self.guild, self.gateway_url)
+            await session.ws.send_json({"op": 0, "t": "READY", "s": next(self._seq), "d": ready})
+            guild = payloads.guild_create(self.guild)
+            await session.ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": guild})
+            session.identified.set()
+        elif op == 6:  # resume: this fake keeps no sessions, so ask for a fresh identify
+            await session.ws.send_json({"op": 9, "d": False})
+        await self._notify()
+
+    async def _rest(self, request: web.Request) -> web.Response:
+        path = "/" + request.match_info["tail"]
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            body = (
+                json.loads(raw) if request.content_type == "application/json" and raw else raw.decode(errors="replace")
+            )
+        call = Call(request.method, path, dict(request.query), body, reason=request.headers.get("X-Audit-Log-Reason"))
+        self.calls.append(call)
+        try:
+            status, answer, headers = self._injected_failure(call) or self._route(call)
+        except KeyError as error:
+            status, answer, headers = 404, {"message": f"Unknown {error}", "code": 10003}, {}
+        call.status = status
+        await self._notify()
+        if status == 204:
+            return web.Response(status=204)
+        text = json.dumps(answer)
+        return web.Response(status=status, body=text.encode(), headers={"Content-Type": "application/json", **headers})
+
+    def _injected_failure(self, call: Call) -> tuple[int, Any, dict[str, str]] | None:
+        for failure in self._failures:
+            if failure.method == call.method and failure.pattern.fullmatch(call.path):
+                if failure.times is not None:
+                    failure.times -= 1
+                    if failure.times <= 0:
+                        self._failures.remove(failure)
+                if failure.status == 429:
+                    headers = {
+                        "Via": "1.1 google",
+                        "Retry-After": str(failure.retry_after),
+                        "X-RateLimit-Scope": "user",
+                    }
+                    return (
+                        429,
+                        {"message": "You are being rate limited.", "retry_after": failure.retry_after, "global": False},
+                        headers,
+                    )
+                message, code = ERRORS.get(failure.status, ("Error", 0))
+                return failure.status, {"message": message, "code": code}, {}
+        return None
+
+    def _route(self, call: Call) -> tuple[int, Any, dict[str, str]]:
+        for method, pattern, handler in _ROUTES:
+            if method == call.method and (match := pattern.fullmatch(call.path)):
+                status, answer = handler(self, call, *match.groups())
+                return status, answer, {}
+        return 404, {"message": f"fake Discord has no route {call.method} {call.path}", "code": 0}, {}
+
+    # -- REST handlers (each returns status, json) -------------------------------------------------------------------
+    def _me(self, call: Call) -> tuple[int, Any]:
+        return 200, self.guild.users["bot"]
+
+    def _application(self, call: Call) -> tuple[int, Any]:
+        return 200, payloads.application(self.guild)
+
+    def _gateway_bot(self, call: Call) -> tuple[int, Any]:
+        return 200, {
+            "url": self.gateway_url,
+            "shards": 1,
+            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+        }
+
+    def _sync_commands(self, call: Call, app_id: str, guild_id: str | None = None) -> tuple[int, Any]:
+        defaults = {"description": "", "options": [], "default_member_permissions": None, "nsfw": False}
+        synced = [
+            {**defaults, **c, "id": c.get("id") or self._snowflake(), "application_id": app_id, "version": "1"}
+            for c in call.body
+        ]
+        if guild_id is not None:
+            synced = [dict(c, guild_id=guild_id) for c in synced]
+        self.commands[guild_id or "global"] = synced
+        return 200, synced
+
+    def _create_message(self, call: Call, channel_id: str) -> tuple[int, Any]:
+        self._channel(channel_id)
+        message = payloads.message(self.guild, self._snowflake(), channel_id, self.guild.users["bot"], "", call.body)
+        self.guild.messages[message["id"]] = message
+        asyncio.get_running_loop().create_task(self.dispatch("MESSAGE_CREATE", message))  # the bot sees its own posts
+        return 200, message
+
+    def _get_message(self, call: Call, channel_id: str, message_id: str) -> tuple[int, Any]:
+        message = self.guild.messages.get(message_id)
+        if message is None or message["channel_id"] != channel_id:
+            return 404, {"message": "Unknown Message", "code": 10008}
+        return 200, message
+
+    def _edit_message(self, call: Call, channel_id: str, message_id: str) -> tuple[int, Any]:
+        status, message = self._get_message(call, channel_id, message_id)
+        if status == 200:
+            message.update({k: v for k, v in call.body.items() if k in ("content", "embeds", "components")})
+            message["edited_timestamp"] = _now()
+        return status, message
+
+    def _delete_message(self, call: Call, channel_id: str, message_id: str) -> tuple[int, Any]:
+        status, message = self._get_message(call, channel_id, message_id)
+        if status != 200:
+            return status, message
+        message["deleted"] = True
+        del self.guild.messages[message_id]
+        return 204, None
+
+    def _react(self, call: Call, channel_id: str, message_id: str, emoji: str) -> tuple[int, Any]:
+        status, message = self._get_message(call, channel_id, message_id)
+        return (204, None) if status == 200 else (status, message)
+
+    def _get_member(self, call: Call, guild_id: str, user_id: str) -> tuple[int, Any]:
+        self._check_guild(guild_id)
+        member = self.guild.member_by_id(user_id)
+        return (200, member) if member else (404, {"message": "Unknown Member", "code": 10007})
+
+    def _edit_member(self, call: Call, guild_id: str, user_id: str) -> tuple[int, Any]:
+        status, member = self._get_member(call, guild_id, user_id)
+        if status == 200 and "communication_disabled_until" in call.body:
+            member["communication_disabled_until"] = call.body["communication_disabled_until"]
+        return status, member
+
+    def _get_channel(self, call: Call, channel_id: str) -> tuple[int, Any]:
+        return 200, self._channel(channel_id)
+
+    def _interaction_callback(self, call: Call, interaction_id: str, token: str) -> tuple[int, Any]:
+        kind = call.body["type"]
+        data = call.body.get("data") or {}
+        response: dict[str, Any] = {
+            "interaction": {
+                "id": interaction_id,
+                "type": 2,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(data.get("flags", 0) & 64),
+            }
+        }
+        if kind in (4, 5):
+            message = payloads.message(
+                self.guild, self._snowflake(), self.guild.channels["general"]["id"], self.guild.users["bot"], "", data
+            )
+            self.guild.interaction_messages[token] = message
+            response["interaction"]["response_message_id"] = message["id"]
+            response["resource"] = {"type": kind, "message": message}
+        elif kind in (6, 7):  # (deferred) update of the message the clicked component is on
+            message = self.guild.messages[self.interactions[token]["message"]["id"]]
+            if kind == 7:
+                message.update({k: v for k, v in data.items() if k in ("content", "embeds", "components")})
+            self.guild.interaction_messages[token] = message
+            response["resource"] = {"type": kind, "message": message}
+        elif kind == 8:
+            response["resource"] = {"type": kind}
+        return 200, response
+
+    def _webhook_message(self, call: Call, app_id: str, token: str, which: str | None = None) -> tuple[int, Any]:
+        original = self.guild.interaction_messages.get(token)
+        if which == "@original" and original is not None:
+            if call.method == "PATCH":
+                original.update({k: v for k, v in call.body.items() if k in ("content", "embeds", "components")})
+            return 200, original
+        body = call.body if isinstance(call.body, dict) else {}
+        return 200, payloads.message(
+            self.guild, self._snowflake(), self.guild.channels["general"]["id"], self.guild.users["bot"], "", body
+        )
+
+    def _channel(self, channel_id: str) -> dict[str, Any]:
+        for channel in self.guild.channels.values():
+            if channel["id"] == channel_id:
+                return channel
+        raise KeyError("Channel")
+
+    def _check_guild(self, guild_id: str) -> None:
+        if guild_id != self.guild.id:
+            raise KeyError("Guild")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+_S = r"(\d+)"
+_ROUTES: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
+    (method, re.compile(path), handler)
+    for method, path, handler in [
+        ("GET", r"/users/@me", FakeDiscord._me),
+        ("GET", r"/oauth2/applications/@me", FakeDiscord._application),
+        ("GET", r"/applications/@me", FakeDiscord._application),
+        ("GET", r"/gateway/bot", FakeDiscord._gateway_bot),
+        ("GET", r"/gateway", FakeDiscord._gateway_bot),
+        ("PUT", rf"/applications/{_S}/commands", FakeDiscord._sync_commands),
+        ("PUT", rf"/applications/{_S}/guilds/{_S}/commands", FakeDiscord._sync_commands),
+        ("GET", rf"/channels/{_S}", FakeDiscord._get_channel),
+        ("POST", rf"/channels/{_S}/messages", FakeDiscord._create_message),
+        ("GET", rf"/channels/{_S}/messages/{_S}", FakeDiscord._get_message),
+        ("PATCH", rf"/channels/{_S}/messages/{_S}", FakeDiscord._edit_message),
+        ("DELETE", rf"/channels/{_S}/messages/{_S}", FakeDiscord._delete_message),
+        ("PUT", rf"/channels/{_S}/messages/{_S}/reactions/([^/]+)/@me", FakeDiscord._react),
+        ("GET", rf"/guilds/{_S}/members/{_S}", FakeDiscord._get_member),
+        ("PATCH", rf"/guilds/{_S}/members/{_S}", FakeDiscord._edit_member),
+        ("POST", rf"/interactions/{_S}/([^/]+)/callback", FakeDiscord._interaction_callback),
+        ("POST", rf"/webhooks/{_S}/([^/]+)", FakeDiscord._webhook_message),
+        ("GET", rf"/webhooks/{_S}/([^/]+)/messages/(@original|\d+)", FakeDiscord._webhook_message),
+        ("PATCH", rf"/webhooks/{_S}/([^/]+)/messages/(@original|\d+)", FakeDiscord._webhook_message),
+    ]
+]

@@ -1,0 +1,42 @@
+"""Builders shared by the storage tests."""
+
+from __future__ import annotations
+
+from bot.core.types import ChatRef
+from bot.storage import NewEvent
+
+CHAT = ChatRef("telegram", "-100123")
+OTHER_CHAT = ChatRef("discord", "987654321")
+
+
+def new_event(
+    *,
+    chat: ChatRef = CHAT,
+    author_id: str = "user-1",
+    message_id: str = "m-1",
+    text: str = "you are so stupid and everyone here knows it, honestly",
+    store_text: bool = False,
+    created_at: float = 1_000_000.0,
+    strike: bool = True,
+    action: str = "warn",
+    flagged: tuple[str, ...] = ("toxic", "insult"),
+    timeout_seconds: int = 0,
+) -> NewEvent:
+    triggered = tuple(label for label in flagged if label != "toxic")
+    return NewEvent(
+        chat=chat,
+        message_id=message_id,
+        author_id=author_id,
+        model="tiny-toxic",
+        scores={"toxic": 0.93, "insult": 0.81, "threat": 0.02},
+        action=action,
+        reason="insult 0.81 >= 0.50 -> warn (strike 1 of 3 in 24h)",
+        flagged=flagged,
+        triggered=triggered,
+        thresholds={"toxic": 0.5, "insult": 0.5, "threat": 0.5},
+        text=text,
+        store_text=store_text,
+        created_at=created_at,
+        strike=strike,
+        timeout_seconds=timeout_seconds,
+    )

@@ -1,0 +1,155 @@
+"""Jigsaw CSV -> tokenised, split, length-bucketed ``tf.data`` pipelines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAX_CHARS = 20_000  # longer comments are cut before tokenising; only the first/last tokens are kept anyway
+
+
+class DataError(ValueError):
+    """The CSV cannot be used as training data; the message says why."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids per row (no padding) and the multi-hot labels."""
+
+    input_ids: list[np.ndarray]
+    labels: np.ndarray  # (rows, labels) float32
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int32, count=len(self.input_ids))
+
+    def subset(self, indices: np.ndarray) -> Encoded:
+        return Encoded([self.input_ids[i] for i in indices], self.labels[indices])
+
+
+def load_jigsaw(csv_path: Path, labels: Sequence[str], text_column: str = "comment_text"):
+    """Load the CSV with ``datasets`` and check it has the text and label columns."""
+    import datasets
+
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DataError(f"{csv_path}: no such CSV file")
+    try:
+        dataset = datasets.load_dataset("csv", data_files=str(csv_path), split="train")
+    except Exception as error:  # datasets raises many kinds for unreadable files
+        raise DataError(f"{csv_path}: cannot be read as CSV: {error}") from error
+    missing = [column for column in (text_column, *labels) if column not in dataset.column_names]
+    if missing:
+        raise DataError(f"{csv_path}: missing columns {', '.join(missing)} (has {', '.join(dataset.column_names)})")
+    if len(dataset) == 0:
+        raise DataError(f"{csv_path}: no rows")
+    return dataset
+
+
+def label_matrix(dataset, labels: Sequence[str]) -> np.ndarray:
+    return np.stack([np.asarray(dataset[label], dtype=np.float32) for label in labels], axis=1)
+
+
+def stratified_split(label_rows: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split that keeps every label, the rarest included, in both parts.
+
+    Each row is put in the stratum of its rarest positive label (or "clean"), and each stratum is split on its own.
+    """
+    positives = label_rows.sum(axis=0)
+    rarity_order = np.argsort(positives)  # rarest label first
+    strata = np.full(len(label_rows), -1)
+    for label_index in rarity_order[::-1]:  # rarest written last, so it wins
+        strata[label_rows[:, label_index] > 0] = label_index
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for stratum in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == stratum))
+        n_val = max(1, round(len(members) * val_fraction)) if len(members) > 1 else 0
+        val.append(members[:n_val])
+        train.append(members[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def encode(texts: Sequence[str], tokenizer, max_length: int, truncation: str = "head", head_share: float = 0.75):
+    """Batched fast tokenisation; ``head_tail`` keeps the start and the end of long comments."""
+    cleaned = [(text or "")[:MAX_CHARS] for text in texts]
+    body = max_length - 2  # [CLS] ... [SEP]
+    pieces = tokenizer(cleaned, add_special_tokens=False, truncation=False)["input_ids"]
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    head = max(1, int(body * head_share)) if truncation == "head_tail" else body
+    encoded = []
+    for ids in pieces:
+        if len(ids) > body:
+            ids = ids[:head] + ids[len(ids) - (body - head) :] if body > head else ids[:body]
+        encoded.append(np.asarray([cls_id, *ids, sep_id], dtype=np.int32))
+    return encoded
+
+
+def bucketed_batches(lengths: np.ndarray, batch_size: int, chunk: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffle, sort by length within chunks of ``chunk`` rows, cut into batches, shuffle the batches."""
+    order = rng.permutation(len(lengths))
+    if chunk > 0:
+        pieces = [order[start : start + chunk] for start in range(0, len(order), chunk)]
+        order = np.concatenate([piece[np.argsort(lengths[piece], kind="stable")] for piece in pieces])
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def padding_share(lengths: np.ndarray, batches: Sequence[np.ndarray], pad_to: int | None = None) -> float:
+    """Share of padding tokens when each batch is padded to its longest row (or to ``pad_to``)."""
+    real = padded = 0
+    for batch in batches:
+        batch_lengths = lengths[batch]
+        real += int(batch_lengths.sum())
+        padded += len(batch) * (pad_to or int(batch_lengths.max()))
+    return 1.0 - real / padded if padded else 0.0
+
+
+def pad_batch(rows: Sequence[np.ndarray], pad_id: int, pad_to: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    width = pad_to or max(len(row) for row in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int32)
+    mask = np.zeros((len(rows), width), dtype=np.int32)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def iterate_batches(
+    data: Encoded, batch_size: int, *, pad_id: int, chunk: int, seed: int | None, pad_to: int | None = None
+) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """One epoch of padded batches; ``seed=None`` keeps the order (evaluation), else shuffles with bucketing."""
+    lengths = data.lengths
+    if seed is None:
+        order = np.argsort(lengths, kind="stable") if chunk > 0 else np.arange(len(lengths))
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    else:
+        batches = bucketed_batches(lengths, batch_size, chunk, np.random.default_rng(seed))
+    for batch in batches:
+        ids, mask = pad_batch([data.input_ids[i] for i in batch], pad_id, pad_to)
+        yield {"input_ids": ids, "attention_mask": mask}, data.labels[batch]
+
+
+def tf_dataset(data: Encoded, batch_size: int, *, pad_id: int, chunk: int, seed: int | None, pad_to: int | None = None):
+    """A ``tf.data`` pipeline over :func:`iterate_batches`, reshuffled every epoch, with prefetch."""
+    import tensorflow as tf
+
+    epoch = {"n": 0}
+
+    def generator():
+        epoch_seed = None if seed is None else seed + epoch["n"]
+        epoch["n"] += 1
+        yield from iterate_batches(data, batch_size, pad_id=pad_id, chunk=chunk, seed=epoch_seed, pad_to=pad_to)
+
+    n_labels = data.labels.shape[1]
+    signature = (
+        {
+            "input_ids": tf.TensorSpec((None, None), tf.int32),
+            "attention_mask": tf.TensorSpec((None, None), tf.int32),
+        },
+        tf.TensorSpec((None, n_labels), tf.float32),
+    )
+    return tf.data.Dataset.from_generator(generator, output_signature=signature).prefetch(tf.data.AUTOTUNE)

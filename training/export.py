@@ -1,0 +1,255 @@
+"""`python -m training export RUN_OR_MODEL_DIR --out models/NAME`: the folder the bot serves, checked, with its entry.
+
+Work files go to ``<run>/export`` (``tf/``: the ``save_pretrained`` copy with the thresholds in its config; ``onnx/``:
+fp32 and int8 graphs; ``export_report.json``). The shipped folder holds only what the bot loads: one ONNX graph,
+``tokenizer.json`` and ``config.json`` (labels, and under ``moderation`` the thresholds and max length).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bot.core.backends.onnx_export import CONFIG_FILE, FP32_FILE, INT8_FILE, TOKENIZER_FILE, export_folder, verify
+from training.evaluate import (
+    MODERATION_KEY,
+    compute_metrics,
+    inspect_folder,
+    open_backend,
+    predict_texts,
+    resolve_model_dir,
+)
+from training.models_entry import build_entry, merge_entry, relative_source, render_entry, write_entry
+from training.thresholds import VAL_PREDICTIONS, as_report, choose_thresholds, load_val_predictions, prevalence_weights
+
+log = logging.getLogger(__name__)
+# Files an export writes into the shipped folder, the only ones it may replace there.
+REPLACEABLE = {FP32_FILE, INT8_FILE, TOKENIZER_FILE, CONFIG_FILE, "tokenizer_config.json", "special_tokens_map.json"}
+FP32_TOLERANCE = 1e-3  # max abs logit difference ONNX fp32 vs TF; a correct conversion is near 1e-6
+CHECK_TEXTS = (  # for the TF / ONNX comparison when no CSV is given
+    "you are so stupid",
+    "had a wonderful weekend at the park, thanks for asking",
+    "I will find you and kill you",
+    "",
+    "what a lovely picture of the mountains! " * 20,
+)
+
+
+class ExportError(ValueError):
+    """The export cannot be made or failed a check; the message says which."""
+
+
+def export(
+    source: Path,
+    out_dir: Path,
+    *,
+    data: Path | None = None,
+    int8: bool = False,
+    work_dir: Path | None = None,
+    models_yaml: Path = Path("models.yaml"),
+    write: bool = False,
+    name: str | None = None,
+    display_name: str | None = None,
+    threshold_prevalence: float | None = None,
+    check_rows: int = 64,
+    max_mb: float = 30.0,
+    text_column: str = "comment_text",
+    progress: bool = True,
+) -> dict:
+    """Export, check and ship a trained TF model; returns the report (also written to ``<work>/export_report.json``)."""
+    from bot.core.registry import NAME_PATTERN
+
+    model_dir = resolve_model_dir(source)
+    model = inspect_folder(model_dir)
+    if model.runtime != "tensorflow":
+        raise ExportError(f"{model_dir}: export takes a TensorFlow save_pretrained folder or a training run")
+    out_dir = Path(out_dir)
+    name = name or out_dir.name
+    if not NAME_PATTERN.match(name):
+        raise ExportError(f"model name {name!r}: use lowercase letters, digits, '.', '_' or '-' (pass --name)")
+    _check_replaceable(out_dir, model_dir)
+    recipe = _recipe(model.run_dir)
+    work = Path(work_dir) if work_dir else (model.run_dir or model_dir.parent) / "export"
+    if work.resolve() == out_dir.resolve():
+        raise ExportError("--out and the work folder must differ (the work folder keeps the TF weights)")
+
+    choices, rule = _thresholds(model_dir, model.labels, threshold_prevalence)
+    thresholds = {label: choice.threshold for label, choice in choices.items()} if choices else model.thresholds
+    moderation = {
+        "thresholds": thresholds,
+        "max_length": model.max_length,
+        "threshold_rule": rule,
+        "recipe": recipe.get("name"),
+        "best_epoch": _best_metrics(model_dir).get("epoch"),
+        "validation_mean_roc_auc": _best_metrics(model_dir).get("val_mean_auc"),
+    }
+    tf_dir, onnx_dir = work / "tf", work / "onnx"
+    save_tf_copy(model_dir, tf_dir, moderation)
+    graphs = export_folder(tf_dir, onnx_dir, fp32=True, int8=True)
+
+    validation = None
+    check_texts = list(CHECK_TEXTS)
+    if data is not None:
+        texts, label_rows, split = _validation_rows(data, model.labels, recipe, model_dir, text_column)
+        rng = np.random.default_rng(0)
+        check_texts = [texts[i] for i in rng.choice(len(texts), size=min(check_rows, len(texts)), replace=False)]
+        validation = {
+            "split": split,
+            "tf_mean_roc_auc_in_training": moderation["validation_mean_roc_auc"],
+            **_compare_graphs(onnx_dir, model, texts, label_rows, thresholds, progress),
+        }
+    diffs = {kind: verify(tf_dir, path, check_texts, max_length=model.max_length) for kind, path in graphs.items()}
+    if diffs["fp32"] > FP32_TOLERANCE:
+        raise ExportError(f"ONNX fp32 logits differ from TF by {diffs['fp32']:.2e} (> {FP32_TOLERANCE}): not shipped")
+
+    shipped_graph = INT8_FILE if int8 else FP32_FILE
+    ship(onnx_dir, out_dir, shipped_graph)
+    shipped_bytes = sum(path.stat().st_size for path in out_dir.iterdir())
+    smoke = open_backend(inspect_folder(out_dir)).predict(list(CHECK_TEXTS[:3])).probabilities
+    if shipped_bytes > max_mb * 1e6:
+        log.warning("%s is %.1f MB, over the %.0f MB limit for a bundled model", out_dir, shipped_bytes / 1e6, max_mb)
+
+    entry = merge_entry(
+        models_yaml,
+        name,
+        build_entry(
+            display_name=display_name or recipe.get("name") or name,
+            source_path=relative_source(out_dir, models_yaml),
+            max_length=model.max_length,
+            thresholds=thresholds,
+        ),
+    )
+    action = write_entry(models_yaml, name, entry) if write else None
+    report = {
+        "source": str(model_dir),
+        "shipped": {
+            "folder": str(out_dir),
+            "graph": shipped_graph,
+            "files": sorted(path.name for path in out_dir.iterdir()),
+            "megabytes": round(shipped_bytes / 1e6, 2),
+            "size_ok": shipped_bytes <= max_mb * 1e6,
+            "smoke_probabilities": smoke.round(4).tolist(),
+        },
+        "work": {"tf": str(tf_dir), "onnx": str(onnx_dir)},
+        "graph_megabytes": {kind: round(path.stat().st_size / 1e6, 2) for kind, path in graphs.items()},
+        "max_abs_logit_diff_vs_tf": {kind: float(value) for kind, value in diffs.items()},
+        "check_texts": len(check_texts),
+        "thresholds": as_report(choices) if choices else thresholds,
+        "threshold_rule": rule,
+        "validation": validation,
+        "models_yaml": {"file": str(models_yaml), "name": name, "written": action, "entry": entry},
+        "entry_yaml": render_entry(name, entry),
+        "report": str(work / "export_report.json"),
+    }
+    (work / "export_report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return report
+
+
+def save_tf_copy(model_dir: Path, tf_dir: Path, moderation: dict) -> None:
+    """``save_pretrained`` copy of the model and tokenizer, with ``moderation`` (thresholds ...) in config.json."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from transformers import AutoTokenizer, TFAutoModelForSequenceClassification
+
+    model = TFAutoModelForSequenceClassification.from_pretrained(str(model_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
+    setattr(model.config, MODERATION_KEY, moderation)
+    model.save_pretrained(str(tf_dir))
+    tokenizer.save_pretrained(str(tf_dir))
+
+
+def ship(onnx_dir: Path, out_dir: Path, graph: str) -> None:
+    """Put ``graph``, tokenizer.json and config.json into ``out_dir`` (replaced as a whole, via a staging folder)."""
+    staging = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for file in (graph, TOKENIZER_FILE, CONFIG_FILE):
+        shutil.copyfile(onnx_dir / file, staging / file)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # _check_replaceable made sure it holds only files an export writes
+    os.replace(staging, out_dir)
+
+
+def _check_replaceable(out_dir: Path, model_dir: Path) -> None:
+    if out_dir.resolve() == model_dir.resolve():
+        raise ExportError(f"--out {out_dir} is the model being exported")
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise ExportError(f"--out {out_dir} is a file")
+        foreign = sorted(path.name for path in out_dir.iterdir() if path.name not in REPLACEABLE)
+        if foreign:
+            raise ExportError(
+                f"--out {out_dir} holds files an export does not write ({', '.join(foreign)}): not replaced"
+            )
+
+
+def _recipe(run_dir: Path | None) -> dict:
+    if run_dir is None:
+        return {}
+    import yaml
+
+    return yaml.safe_load((run_dir / "train_config.yaml").read_text(encoding="utf-8")) or {}
+
+
+def _best_metrics(model_dir: Path) -> dict:
+    path = model_dir / "metrics.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _thresholds(model_dir: Path, labels: Sequence[str], prevalence: float | None):
+    """Max-F1 thresholds on the saved validation predictions (optionally prevalence-weighted), or none."""
+    if not (model_dir / VAL_PREDICTIONS).is_file():
+        log.warning("%s has no %s: thresholds stay at 0.5", model_dir, VAL_PREDICTIONS)
+        return None, f"default 0.5 (no {VAL_PREDICTIONS})"
+    probabilities, label_rows = load_val_predictions(model_dir)
+    if probabilities.shape[1] != len(labels):
+        raise ExportError(
+            f"{model_dir}/{VAL_PREDICTIONS} has {probabilities.shape[1]} columns for {len(labels)} labels"
+        )
+    weights = prevalence_weights(label_rows, labels, prevalence) if prevalence else None
+    rule = "max F1 on the validation split"
+    if prevalence:
+        rule += f", rows weighted to {prevalence:.1%} toxic"
+    return choose_thresholds(probabilities, label_rows, labels, weights), rule
+
+
+def _validation_rows(data: Path, labels, recipe: dict, model_dir: Path, text_column: str):
+    """The run's validation rows of ``data`` (its recipe's seeded split); the whole CSV for a model without a run."""
+    from training.data import label_matrix, load_jigsaw, stratified_split
+
+    dataset = load_jigsaw(Path(data), labels, text_column)
+    label_rows = label_matrix(dataset, labels)
+    texts = [text or "" for text in dataset[text_column]]
+    if not recipe:
+        return texts, label_rows, f"all {len(texts)} rows of {data} (no training run to take the split from)"
+    _, val_idx = stratified_split(label_rows, recipe.get("val_fraction", 0.1), recipe.get("seed", 42))
+    if (model_dir / VAL_PREDICTIONS).is_file():
+        _, saved = load_val_predictions(model_dir)
+        if len(saved) != len(val_idx) or not np.array_equal(saved.sum(axis=0), label_rows[val_idx].sum(axis=0)):
+            raise ExportError(f"{data} is not the CSV this run was trained on: its validation split differs")
+    split = (
+        f"{len(val_idx)} validation rows of {data} (seed {recipe.get('seed')}, fraction {recipe.get('val_fraction')})"
+    )
+    return [texts[i] for i in val_idx], label_rows[val_idx], split
+
+
+def _compare_graphs(onnx_dir: Path, model, texts, label_rows, thresholds, progress: bool) -> dict:
+    """ROC-AUC of the fp32 and int8 graphs on the same rows, through the bot's ONNX backend."""
+    results = {}
+    for quantization in ("fp32", "int8"):
+        folder = inspect_folder(onnx_dir, quantization=quantization, max_length=model.max_length)
+        probabilities = predict_texts(open_backend(folder), texts, progress=progress)
+        metrics = compute_metrics(label_rows, probabilities, model.labels, thresholds)
+        results[quantization] = {
+            "mean": metrics["mean"],
+            "roc_auc": {label: row["roc_auc"] for label, row in metrics["per_label"].items()},
+            "f1": {label: row["f1"] for label, row in metrics["per_label"].items()},
+        }
+    fp32, int8 = results["fp32"]["mean"], results["int8"]["mean"]
+    change = {key: int8[key] - fp32[key] for key in ("roc_auc", "roc_auc_weighted") if fp32.get(key) is not None}
+    return {"rows": len(texts), "onnx_fp32": results["fp32"], "onnx_int8": results["int8"], "int8_change": change}

@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [summarize(name, result, lengths, flops, peak, base) for name, result in results.items()]
 
     sweep_rows: list[dict] = []
+    batching_rows: list[dict] = []
     sweep: dict = {}
     if not args.no_sweep:
         print("sweeping the micro-batcher on ONNX int8 ...", file=sys.stderr)
@@ -274,11 +275,14 @@ def main(argv: list[str] | None = None) -> int:
                 | {"p50_ms": load["p50_ms"], "p99_ms": load["p99_ms"]}
                 | {"answered": f"{load['completed']}/{load['offered']}"}
             )
+        batching = run_job({**common, "job": "batching", "model": "bench-int8"}, work, timeout=timeout)
+        per_message = batching.get("ms_per_message", {})
+        batching_rows = [{"case": case, "ms": ms, "rate": 1000 / ms} for case, ms in per_message.items()]
     footprint = run_job({**common, "job": "footprint", "model": "bench-int8"}, work, timeout=timeout)
 
     print(
         f"\n{len(messages)} messages ({sum(lengths) / len(lengths):.1f} tokens on average, max length "
-        f"{args.max_length}); model {model_dir} ({task}); {flops(32) * 32 / 1e9:.2f} GFLOP per 32-token message; "
+        f"{args.max_length}); model {model_dir} ({task}); {flops(32) * 32 / 1e9:.3g} GFLOP per 32-token message; "
         f"offered load {args.rate:g} msg/s for {args.duration:g} s; numpy fp32 matmul peak {peak:.0f} GFLOP/s; "
         f"load average {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}\n"
     )
@@ -288,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         print(render(sweep_rows, SWEEP_COLUMNS))
     elif "error" in sweep:
         print(f"\nmicro-batcher sweep failed: {sweep['error']}")
+    if batching_rows:
+        print("\nforward-pass cost per message, ONNX int8 backend alone (median of 5 interleaved draws)")
+        print(render(batching_rows, [("case", "case", ""), ("ms", "ms/message", ".2f"), ("rate", "msg/s", ".0f")]))
     if "error" in footprint:
         print(f"\nONNX-only bot footprint failed: {footprint['error']}")
     else:
@@ -301,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         report |= {"messages": len(messages), "mean_tokens": sum(lengths) / len(lengths), "model_dir": str(model_dir)}
         report |= {"task": task, "max_length": args.max_length, "rate": args.rate, "duration_s": args.duration}
         report |= {"matmul_peak_gflops": peak, "load_average": [load_before[0], os.getloadavg()[0]]}
-        report |= {"export": export, "rows": rows, "sweep": sweep_rows, "footprint": footprint, "raw": results}
+        report |= {"export": export, "rows": rows, "sweep": sweep_rows, "footprint": footprint}
+        report |= {"batching": batching_rows, "raw": results}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         print(f"\nwrote {args.out}")

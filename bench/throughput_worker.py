@@ -4,7 +4,8 @@
 
 Jobs: ``peak`` (numpy fp32 matmul GFLOP/s), ``export`` (TF folder -> ONNX fp32 + int8), ``original`` (a transformers
 pipeline called once per message, as the original demo did), ``core`` (the bot's Classifier on one models.yaml entry),
-``sweep`` (the Classifier's micro-batcher settings on one entry), ``footprint`` (import the whole bot, serve ONNX).
+``sweep`` (the Classifier's micro-batcher settings on one entry), ``batching`` (forward-pass cost by batch size
+and length grouping), ``footprint`` (import the whole bot, serve ONNX).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def percentiles(latencies: list[float], unfinished: int) -> dict[str, float | No
     values = np.array(latencies + [np.inf] * unfinished)
     if values.size == 0:
         return {"p50_ms": None, "p99_ms": None}
-    p50, p99 = np.percentile(values, [50, 99])
+    p50, p99 = np.percentile(values, [50, 99], method="higher")  # no interpolation: inf stays inf
     return {"p50_ms": None if np.isinf(p50) else p50 * 1000, "p99_ms": None if np.isinf(p99) else p99 * 1000}
 
 
@@ -213,11 +214,42 @@ async def _measure_core(job: dict, settings: dict, *, throughput: bool = True) -
 def job_core(job: dict) -> dict:
     for name in ("bot.core.classifier", "bot.core.registry", f"bot.core.backends.{job['runtime']}"):
         importlib.import_module(name)
-    if job["runtime"] == "tensorflow":
-        importlib.import_module("transformers")  # imported by the first load otherwise: count it here
+    if job["runtime"] == "tensorflow":  # the TF backend imports these inside load(): count them as imports here
+        importlib.import_module("tensorflow")
+        importlib.import_module("transformers")
     imported = time.perf_counter()
     result = asyncio.run(_measure_core(job, {}))
     return {"import_s": imported - STARTED, **result, "tensorflow_imported": "tensorflow" in sys.modules}
+
+
+def job_batching(job: dict) -> dict:
+    """Forward-pass cost per message by batch size and by length grouping, on the backend directly.
+
+    Settings are interleaved and each figure is the median of ``repeats`` draws, so a busy neighbour skews all alike.
+    """
+    import numpy as np
+
+    from bot.core.backends.base import load_backend
+    from bot.core.registry import load_registry
+
+    backend = load_backend(load_registry(job["models_yaml"]).get(job["model"]))
+    messages, rng = job["messages"], np.random.default_rng(job["seed"])
+    long_text = max(messages, key=len) * 8  # reaches max_length
+    sizes, repeats = job.get("sizes", [1, 2, 4, 8, 16, 32, 64]), job.get("repeats", 5)
+    cases = {f"batch {size}": ("both", size, False) for size in sizes}
+    for grouping in ("none", "both"):
+        cases[f"32 drawn, groups {grouping}"] = (grouping, 32, False)
+        cases[f"31 + 1 long, groups {grouping}"] = (grouping, 31, True)
+    timings: dict[str, list[float]] = {name: [] for name in cases}
+    default_overhead = backend.group_overhead
+    backend.predict(messages[:64])  # warm-up
+    for _ in range(repeats):
+        for name, (grouping, size, with_long) in cases.items():
+            texts = [messages[i] for i in rng.integers(0, len(messages), size)] + ([long_text] if with_long else [])
+            backend.group_overhead = default_overhead if grouping == "both" else 10**9
+            timings[name].append(_timed(lambda texts=texts: backend.predict(texts)) / len(texts))
+    backend.group_overhead = default_overhead
+    return {"ms_per_message": {name: float(np.median(values)) * 1000 for name, values in timings.items()}}
 
 
 def job_sweep(job: dict) -> dict:
@@ -255,6 +287,7 @@ JOBS = {
     "original": job_original,
     "core": job_core,
     "sweep": job_sweep,
+    "batching": job_batching,
     "footprint": job_footprint,
 }
 

@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="P",
         help="choose thresholds with validation rows re-weighted to this toxic share (default: unweighted)",
     )
+    export.add_argument(
+        "--thresholds-from",
+        choices=["training", "shipped"],
+        default="training",
+        help="training: the TF model's validation scores saved in best/ (default); "
+        "shipped: the shipped graph's own scores on the validation split (needs --data)",
+    )
     export.add_argument("--max-mb", type=float, default=30.0, help="size the shipped folder should stay under")
     export.add_argument("--text-column", default="comment_text")
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -141,6 +148,7 @@ def _export(args: argparse.Namespace) -> int:
         name=args.name,
         display_name=args.display_name,
         threshold_prevalence=args.threshold_prevalence,
+        thresholds_from=args.thresholds_from,
         max_mb=args.max_mb,
         text_column=args.text_column,
         progress=not args.no_progress,
@@ -150,8 +158,8 @@ def _export(args: argparse.Namespace) -> int:
     diffs = report["max_abs_logit_diff_vs_tf"]
     print(f"max abs logit difference vs TF: fp32 {diffs['fp32']:.2e}, int8 {diffs['int8']:.2e}")
     if report["validation"]:
-        change = report["validation"]["int8_change"]
-        print(f"int8 - fp32 mean ROC-AUC on {report['validation']['rows']} validation rows: {change['roc_auc']:+.4f}")
+        change, rows = report["validation"]["int8_change"], report["validation"]["rows"]
+        print(f"int8 - fp32 on {rows} validation rows: ROC-AUC {change['roc_auc']:+.4f}, F1 {change['f1']:+.4f}")
     written = report["models_yaml"]["written"]
     where = f"{written} in {report['models_yaml']['file']}" if written else "not written (use --write-entry)"
     print(f"models.yaml entry ({where}):\n{report['entry_yaml']}", end="")

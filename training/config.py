@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.core.labels import TOXICITY_LABELS
 
 
-
 class ConfigError(ValueError):
     """A recipe that cannot be used; the message names the file and the field."""
 
@@ -53,7 +52,7 @@ class TrainConfig(BaseModel):
 
     @property
     def base_model_path(self) -> str:
-        """The base as transformers takes it: ``pkg://package/folder`` resolves to a folder inside an installed package."""
+        """The base as transformers takes it: ``pkg://package/folder`` is a folder inside an installed package."""
         if not self.base_model.startswith("pkg://"):
             return self.base_model
         import importlib.util

@@ -57,6 +57,7 @@ def export(
     name: str | None = None,
     display_name: str | None = None,
     threshold_prevalence: float | None = None,
+    thresholds_from: str = "training",
     check_rows: int = 64,
     max_mb: float = 30.0,
     text_column: str = "comment_text",
@@ -79,30 +80,49 @@ def export(
     if work.resolve() == out_dir.resolve():
         raise ExportError("--out and the work folder must differ (the work folder keeps the TF weights)")
 
-    choices, rule = _thresholds(model_dir, model.labels, threshold_prevalence)
+    if thresholds_from == "shipped" and data is None:
+        raise ExportError("--thresholds-from shipped needs --data (the training CSV) to score the validation split")
+    tf_dir, onnx_dir = work / "tf", work / "onnx"
+    save_tf_copy(model_dir, tf_dir)
+    graphs = export_folder(tf_dir, onnx_dir, fp32=True, int8=True)
+    shipped_kind = "int8" if int8 else "fp32"
+
+    check_texts, scored = list(CHECK_TEXTS), None
+    if data is not None:
+        texts, label_rows, split = _validation_rows(data, model.labels, recipe, model_dir, text_column)
+        rng = np.random.default_rng(0)
+        check_texts = [texts[i] for i in rng.choice(len(texts), size=min(check_rows, len(texts)), replace=False)]
+        scored = {
+            kind: predict_texts(
+                open_backend(inspect_folder(onnx_dir, quantization=kind, max_length=model.max_length)),
+                texts,
+                progress=progress,
+            )
+            for kind in ("fp32", "int8")
+        }
+    if thresholds_from == "shipped":
+        choices, rule = _choose(scored[shipped_kind], label_rows, model.labels, threshold_prevalence)
+        rule += f" ({shipped_kind} ONNX scores)"
+    else:
+        choices, rule = _thresholds(model_dir, model.labels, threshold_prevalence)
     thresholds = {label: choice.threshold for label, choice in choices.items()} if choices else model.thresholds
+    best = _best_metrics(model_dir)
     moderation = {
         "thresholds": thresholds,
         "max_length": model.max_length,
         "threshold_rule": rule,
         "recipe": recipe.get("name"),
-        "best_epoch": _best_metrics(model_dir).get("epoch"),
-        "validation_mean_roc_auc": _best_metrics(model_dir).get("val_mean_auc"),
+        "best_epoch": best.get("epoch"),
+        "validation_mean_roc_auc": best.get("val_mean_auc"),
     }
-    tf_dir, onnx_dir = work / "tf", work / "onnx"
-    save_tf_copy(model_dir, tf_dir, moderation)
-    graphs = export_folder(tf_dir, onnx_dir, fp32=True, int8=True)
-
+    for folder in (tf_dir, onnx_dir):
+        write_moderation(folder / CONFIG_FILE, moderation)
     validation = None
-    check_texts = list(CHECK_TEXTS)
-    if data is not None:
-        texts, label_rows, split = _validation_rows(data, model.labels, recipe, model_dir, text_column)
-        rng = np.random.default_rng(0)
-        check_texts = [texts[i] for i in rng.choice(len(texts), size=min(check_rows, len(texts)), replace=False)]
+    if scored is not None:
         validation = {
             "split": split,
-            "tf_mean_roc_auc_in_training": moderation["validation_mean_roc_auc"],
-            **_compare_graphs(onnx_dir, model, texts, label_rows, thresholds, progress),
+            "tf_mean_roc_auc_in_training": best.get("val_mean_auc"),
+            **_compare_graphs(scored, label_rows, model.labels, thresholds),
         }
     diffs = {kind: verify(tf_dir, path, check_texts, max_length=model.max_length) for kind, path in graphs.items()}
     if diffs["fp32"] > FP32_TOLERANCE:
@@ -151,16 +171,22 @@ def export(
     return report
 
 
-def save_tf_copy(model_dir: Path, tf_dir: Path, moderation: dict) -> None:
-    """``save_pretrained`` copy of the model and tokenizer, with ``moderation`` (thresholds ...) in config.json."""
+def save_tf_copy(model_dir: Path, tf_dir: Path) -> None:
+    """``save_pretrained`` copy of the model and tokenizer (config with the labels)."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     from transformers import AutoTokenizer, TFAutoModelForSequenceClassification
 
     model = TFAutoModelForSequenceClassification.from_pretrained(str(model_dir))
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
-    setattr(model.config, MODERATION_KEY, moderation)
     model.save_pretrained(str(tf_dir))
     tokenizer.save_pretrained(str(tf_dir))
+
+
+def write_moderation(config_file: Path, moderation: dict) -> None:
+    """Put ``moderation`` (thresholds, max_length, provenance) into a config.json; transformers keeps unknown keys."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config[MODERATION_KEY] = moderation
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def ship(onnx_dir: Path, out_dir: Path, graph: str) -> None:
@@ -208,9 +234,12 @@ def _thresholds(model_dir: Path, labels: Sequence[str], prevalence: float | None
         return None, f"default 0.5 (no {VAL_PREDICTIONS})"
     probabilities, label_rows = load_val_predictions(model_dir)
     if probabilities.shape[1] != len(labels):
-        raise ExportError(
-            f"{model_dir}/{VAL_PREDICTIONS} has {probabilities.shape[1]} columns for {len(labels)} labels"
-        )
+        raise ExportError(f"{model_dir}/{VAL_PREDICTIONS}: {probabilities.shape[1]} columns for {len(labels)} labels")
+    return _choose(probabilities, label_rows, labels, prevalence)
+
+
+def _choose(probabilities: np.ndarray, label_rows: np.ndarray, labels: Sequence[str], prevalence: float | None):
+    """Max-F1 thresholds of validation scores; with ``prevalence``, F1 of rows re-weighted to that toxic share."""
     weights = prevalence_weights(label_rows, labels, prevalence) if prevalence else None
     rule = "max F1 on the validation split"
     if prevalence:
@@ -238,18 +267,16 @@ def _validation_rows(data: Path, labels, recipe: dict, model_dir: Path, text_col
     return [texts[i] for i in val_idx], label_rows[val_idx], split
 
 
-def _compare_graphs(onnx_dir: Path, model, texts, label_rows, thresholds, progress: bool) -> dict:
-    """ROC-AUC of the fp32 and int8 graphs on the same rows, through the bot's ONNX backend."""
+def _compare_graphs(scored: dict[str, np.ndarray], label_rows: np.ndarray, labels, thresholds) -> dict:
+    """ROC-AUC and F1 at the thresholds of the fp32 and int8 graphs on the same validation rows."""
     results = {}
-    for quantization in ("fp32", "int8"):
-        folder = inspect_folder(onnx_dir, quantization=quantization, max_length=model.max_length)
-        probabilities = predict_texts(open_backend(folder), texts, progress=progress)
-        metrics = compute_metrics(label_rows, probabilities, model.labels, thresholds)
-        results[quantization] = {
+    for kind, probabilities in scored.items():
+        metrics = compute_metrics(label_rows, probabilities, labels, thresholds)
+        results[kind] = {
             "mean": metrics["mean"],
             "roc_auc": {label: row["roc_auc"] for label, row in metrics["per_label"].items()},
             "f1": {label: row["f1"] for label, row in metrics["per_label"].items()},
         }
     fp32, int8 = results["fp32"]["mean"], results["int8"]["mean"]
-    change = {key: int8[key] - fp32[key] for key in ("roc_auc", "roc_auc_weighted") if fp32.get(key) is not None}
-    return {"rows": len(texts), "onnx_fp32": results["fp32"], "onnx_int8": results["int8"], "int8_change": change}
+    change = {key: int8[key] - fp32[key] for key in ("roc_auc", "roc_auc_weighted", "f1") if fp32.get(key) is not None}
+    return {"rows": len(label_rows), "onnx_fp32": results["fp32"], "onnx_int8": results["int8"], "int8_change": change}

@@ -10,7 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from training.config import TrainConfig, save_config
-from training.data import Encoded, encode, iterate_batches, label_matrix, load_jigsaw, padding_share, stratified_split
+from training.data import (
+    Encoded,
+    bucketed_batches,
+    encode,
+    iterate_batches,
+    label_matrix,
+    load_jigsaw,
+    padding_share,
+    stratified_split,
+)
 from training.losses import make_weighted_bce, positive_weights
 
 log = logging.getLogger(__name__)
@@ -44,7 +53,12 @@ class CountingBatches:
         self.epoch += 1
         pad_to = None if self.config.bucket_chunk else self.config.max_length
         for features, labels in iterate_batches(
-            self.data, self.config.batch_size, pad_id=self.pad_id, chunk=self.config.bucket_chunk, seed=seed, pad_to=pad_to
+            self.data,
+            self.config.batch_size,
+            pad_id=self.pad_id,
+            chunk=self.config.bucket_chunk,
+            seed=seed,
+            pad_to=pad_to,
         ):
             self.examples += len(labels)
             self.tokens += int(features["attention_mask"].sum())
@@ -68,8 +82,6 @@ def prepare_data(config: TrainConfig, csv_path: Path, tokenizer) -> tuple[Encode
     train, val = encoded.subset(train_idx), encoded.subset(val_idx)
     lengths = train.lengths
     rng = np.random.default_rng(config.seed)
-    from training.data import bucketed_batches
-
     stats = {
         "rows": len(labels),
         "train_rows": len(train_idx),
@@ -82,7 +94,9 @@ def prepare_data(config: TrainConfig, csv_path: Path, tokenizer) -> tuple[Encode
         "padding_share_pad_to_512": padding_share(
             np.minimum(lengths, 512), bucketed_batches(lengths, config.batch_size, 0, rng), pad_to=512
         ),
-        "padding_share_dynamic_unbucketed": padding_share(lengths, bucketed_batches(lengths, config.batch_size, 0, rng)),
+        "padding_share_dynamic_unbucketed": padding_share(
+            lengths, bucketed_batches(lengths, config.batch_size, 0, rng)
+        ),
         "padding_share_bucketed": padding_share(
             lengths, bucketed_batches(lengths, config.batch_size, config.bucket_chunk, rng)
         ),
@@ -137,8 +151,10 @@ def train(config: TrainConfig, csv_path: Path) -> dict:
     if manager.latest_checkpoint:
         model(model.dummy_inputs, training=False)
         checkpoint.restore(manager.latest_checkpoint)
-        log.info("resuming from %s after epoch %d", manager.latest_checkpoint, int(epoch_variable.numpy()))
-    initial_epoch = int(epoch_variable.numpy())
+    # The optimizer's step count, not a separate counter, says how much training the checkpoint holds.
+    initial_epoch = int(optimizer.iterations.numpy()) // steps_per_epoch
+    if manager.latest_checkpoint:
+        log.info("resuming from %s after epoch %d", manager.latest_checkpoint, initial_epoch)
 
     pad_id = tokenizer.pad_token_id
     batches = CountingBatches(train_data, config, pad_id, initial_epoch)
@@ -146,7 +162,8 @@ def train(config: TrainConfig, csv_path: Path) -> dict:
         {"input_ids": tf.TensorSpec((None, None), tf.int32), "attention_mask": tf.TensorSpec((None, None), tf.int32)},
         tf.TensorSpec((None, len(config.labels)), tf.float32),
     )
-    train_ds = tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(tf.data.AUTOTUNE)
+    # repeat(): the generator runs once per epoch (reshuffling); without it the second epoch would get no batches.
+    train_ds = tf.data.Dataset.from_generator(batches, output_signature=signature).repeat().prefetch(tf.data.AUTOTUNE)
 
     def validation_batches():
         return iterate_batches(val_data, 64, pad_id=pad_id, chunk=1, seed=None)
@@ -188,10 +205,11 @@ def train(config: TrainConfig, csv_path: Path) -> dict:
             callbacks=callbacks,
             verbose=2,
         )
+    best_metrics = out / "best" / "metrics.json"
     summary = {
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "epochs_run": int(epoch_variable.numpy()) - initial_epoch,
-        "best": json.loads((out / "best" / "metrics.json").read_text()) if (out / "best" / "metrics.json").exists() else {},
+        "epochs_run": int(optimizer.iterations.numpy()) // steps_per_epoch - initial_epoch,
+        "best": json.loads(best_metrics.read_text()) if best_metrics.exists() else {},
         **throughput.summary,
         **{k: stats[k] for k in stats if k.startswith("padding_share")},
     }

@@ -6,7 +6,6 @@ permission, a message someone already deleted, a member who left or a rate limit
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -66,8 +65,10 @@ def _steps(message: discord.Message, decision: Decision) -> list[_Step]:
     if action is Action.TIMEOUT:
         until = min(timedelta(seconds=max(decision.timeout_seconds, 1)), MAX_TIMEOUT)
         reason = f"modbot: {decision.reason}"[:512]
-        return [_Step("deleted", "Manage Messages", lambda: message.delete()),
-                _Step("timed out", "Moderate Members", lambda: _timeout(message, until, reason))]
+        return [
+            _Step("deleted", "Manage Messages", lambda: message.delete()),
+            _Step("timed out", "Moderate Members", lambda: _timeout(message, until, reason)),
+        ]
     return []
 
 
@@ -90,7 +91,7 @@ async def _attempt(step: _Step) -> ActionResult:
         if error.status == 429:
             return ActionResult("not done: rate limited", "rate limited")
         return ActionResult(f"failed: HTTP {error.status} {error.text}".strip(), f"HTTP {error.status}")
-    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+    except (TimeoutError, aiohttp.ClientError) as error:
         _log.warning("network error while %s: %r", step.name, error)
         return ActionResult("failed: network error", "network error")
     return ActionResult(step.name)

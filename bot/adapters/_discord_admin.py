@@ -10,6 +10,7 @@ from bot.adapters._discord_convert import chat_of
 from bot.adapters._discord_interactions import require_admin, send
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.moderation import ModerationService
+from bot.core.registry import ModelSpec
 from bot.storage.records import CHAT_ACTIONS, ChatSettings, ChatStats
 
 LABEL_CHOICES = [app_commands.Choice(name=label, value=label) for label in TOXICITY_LABELS]
@@ -30,10 +31,7 @@ def _model_group(service: ModerationService) -> app_commands.Group:
         settings = await service.settings(chat_of(_guild_id(interaction)))
         current, default = service.effective_model(settings), service.registry.default
         lines = [
-            f"{'**' if spec.name == current else ''}`{spec.name}` - {discord.utils.escape_markdown(spec.display_name)}"
-            f" ({spec.task}, {spec.runtime}){'**' if spec.name == current else ''}"
-            f"{' · in use here' if spec.name == current else ''}{' · default' if spec.name == default else ''}"
-            for spec in service.models()
+            _model_line(spec, in_use=spec.name == current, default=spec.name == default) for spec in service.models()
         ]
         await send(interaction, embed=discord.Embed(title="Models", description="\n".join(lines)[:4096]))
 
@@ -53,8 +51,12 @@ def _model_group(service: ModerationService) -> app_commands.Group:
 
 
 def _moderation_group(service: ModerationService) -> app_commands.Group:
-    group = app_commands.Group(name="moderation", description="How the bot moderates this server (Manage Server)",
-                               guild_only=True, default_permissions=discord.Permissions(manage_guild=True))
+    group = app_commands.Group(
+        name="moderation",
+        description="How the bot moderates this server (Manage Server)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
 
     @group.command(name="show", description="This server's moderation settings and counts")
     async def show(interaction: discord.Interaction) -> None:
@@ -67,8 +69,9 @@ def _moderation_group(service: ModerationService) -> app_commands.Group:
 
     @group.command(name="threshold", description="The score at which a label counts (omit the value to reset)")
     @app_commands.choices(label=LABEL_CHOICES)
-    async def threshold(interaction: discord.Interaction, label: str,
-                        value: app_commands.Range[float, 0.0, 1.0] | None = None) -> None:
+    async def threshold(
+        interaction: discord.Interaction, label: str, value: app_commands.Range[float, 0.0, 1.0] | None = None
+    ) -> None:
         if (actor := await require_admin(interaction)) is not None:
             await service.set_threshold(chat_of(_guild_id(interaction)), actor, label, value)
             shown = f"{value:.2f}" if value is not None else "the model's default"
@@ -82,13 +85,17 @@ def _moderation_group(service: ModerationService) -> app_commands.Group:
             await send(interaction, f"Action set to `{action}`.")
 
     @group.command(name="exempt", description="Never act on this member or role (exempt:False to undo)")
-    async def exempt(interaction: discord.Interaction, target: discord.User | discord.Member | discord.Role,
-                     exempt: bool = True) -> None:
+    async def exempt(
+        interaction: discord.Interaction, target: discord.User | discord.Member | discord.Role, exempt: bool = True
+    ) -> None:
         if (actor := await require_admin(interaction)) is not None:
             kind = "role" if isinstance(target, discord.Role) else "user"
             await service.set_exempt(chat_of(_guild_id(interaction)), actor, kind, str(target.id), exempt)
-            await send(interaction, f"{target.mention} is {'now' if exempt else 'no longer'} exempt.",
-                       allowed_mentions=discord.AllowedMentions.none())
+            await send(
+                interaction,
+                f"{target.mention} is {'now' if exempt else 'no longer'} exempt.",
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
 
     @group.command(name="logchannel", description="Where the bot logs what it did (omit the channel to stop)")
     async def logchannel(interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
@@ -118,15 +125,26 @@ def _moderation_group(service: ModerationService) -> app_commands.Group:
     return group
 
 
+def _model_line(spec: ModelSpec, *, in_use: bool, default: bool) -> str:
+    line = f"`{spec.name}` - {discord.utils.escape_markdown(spec.display_name)} ({spec.task}, {spec.runtime})"
+    notes = (" · in use here" if in_use else "") + (" · default" if default else "")
+    return (f"**{line}**" if in_use else line) + notes
+
+
 def settings_embed(settings: ChatSettings, model: str, stats: ChatStats) -> discord.Embed:
     """``/moderation show``: every setting with what it means here, and the log's counts."""
     overrides = ", ".join(f"`{label}` {value:.2f}" for label, value in sorted(settings.thresholds.items()))
     exempt = [f"<@{user}>" for user in sorted(settings.exempt_users)]
     exempt += [f"<@&{role}>" for role in sorted(settings.exempt_roles)]
-    escalation = (f"timeout {settings.timeout_seconds // 60} min at {settings.strike_limit} strikes in "
-                  f"{settings.strike_window_seconds // 3600} h" if settings.strike_limit else "never")
-    embed = discord.Embed(title="Moderation settings",
-                          colour=discord.Colour.green() if settings.enabled else discord.Colour.light_grey())
+    escalation = (
+        f"timeout {settings.timeout_seconds // 60} min at {settings.strike_limit} strikes in "
+        f"{settings.strike_window_seconds // 3600} h"
+        if settings.strike_limit
+        else "never"
+    )
+    embed = discord.Embed(
+        title="Moderation settings", colour=discord.Colour.green() if settings.enabled else discord.Colour.light_grey()
+    )
     for name, value in (
         ("Moderation", "on" if settings.enabled else "off"),
         ("Model", f"`{model}`"),
@@ -136,8 +154,11 @@ def settings_embed(settings: ChatSettings, model: str, stats: ChatStats) -> disc
         ("Escalation", escalation),
         ("Exempt", ", ".join(exempt) or "nobody"),
         ("Mod-log", f"<#{settings.log_channel}>" if settings.log_channel else "off"),
-        ("Log", f"{stats.events} events, {stats.confirmed} confirmed, {stats.rejected} marked not toxic, "
-                f"{stats.action_failures} actions failed"),
+        (
+            "Log",
+            f"{stats.events} events, {stats.confirmed} confirmed, {stats.rejected} marked not toxic, "
+            f"{stats.action_failures} actions failed",
+        ),
     ):
         embed.add_field(name=name, value=value[:1024], inline=name not in ("Threshold overrides", "Log"))
     return embed

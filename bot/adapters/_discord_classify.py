@@ -24,10 +24,19 @@ def register_classify(tree: app_commands.CommandTree, service: ClassifyService) 
     """Add ``/classify`` and the message context-menu command to ``tree``."""
 
     @tree.command(name="classify", description="Score a text on each toxicity label (only you see it unless public)")
-    @app_commands.describe(text="The text to score", model="A model from models.yaml (default: this server's)",
-                           raw="Also show the raw scores", public="Show the answer to everyone in the channel")
-    async def classify(interaction: discord.Interaction, text: app_commands.Range[str, 1, MAX_TEXT],
-                       model: str | None = None, raw: bool = False, public: bool = False) -> None:
+    @app_commands.describe(
+        text="The text to score",
+        model="A model from models.yaml (default: this server's)",
+        raw="Also show the raw scores",
+        public="Show the answer to everyone in the channel",
+    )
+    async def classify(
+        interaction: discord.Interaction,
+        text: app_commands.Range[str, 1, MAX_TEXT],
+        model: str | None = None,
+        raw: bool = False,
+        public: bool = False,
+    ) -> None:
         await interaction.response.defer(ephemeral=not public, thinking=True)
         chat = chat_of(interaction.guild_id) if interaction.guild_id else None
         result = await service.classify(text, chat=chat, model=model)
@@ -58,8 +67,9 @@ def model_choices(service: ClassifyService, current: str) -> list[app_commands.C
     return [app_commands.Choice(name=f"{s.name} - {s.display_name}"[:100], value=s.name) for s in specs[:25]]
 
 
-def classification_embed(result: Classification, display_name: str, *, text: str | None = None,
-                         raw: bool = False) -> discord.Embed:
+def classification_embed(
+    result: Classification, display_name: str, *, text: str | None = None, raw: bool = False
+) -> discord.Embed:
     """The verdict as the title (and colour), the quoted text and the per-label table as the description."""
     summary = result.summary
     if summary.toxic is None:
@@ -68,8 +78,9 @@ def classification_embed(result: Classification, display_name: str, *, text: str
         title, colour = "Toxic", discord.Colour.red()
     else:
         title, colour = "Not toxic", discord.Colour.green()
-    embed = discord.Embed(title=f"{title} · {display_name}"[:256], description=render_discord(result, text)[:4096],
-                          colour=colour)
+    embed = discord.Embed(
+        title=f"{title} · {display_name}"[:256], description=render_discord(result, text)[:4096], colour=colour
+    )
     if raw:
         embed.add_field(name="Raw scores", value=f"```json\n{render_raw(result)[:1000]}\n```", inline=False)
     return embed

@@ -36,9 +36,11 @@ def to_message(message: discord.Message, *, edited: bool = False) -> Message | N
     author = message.author
     if message.guild is None or author.bot or message.webhook_id is not None or not message.content.strip():
         return None
-    roles = frozenset(str(role.id) for role in author.roles if not role.is_default()) if isinstance(
-        author, discord.Member
-    ) else frozenset()
+    roles = (
+        frozenset(str(role.id) for role in author.roles if not role.is_default())
+        if isinstance(author, discord.Member)
+        else frozenset()
+    )
     return Message(
         chat=chat_of(message.guild.id),
         message_id=str(message.id),

@@ -17,8 +17,9 @@ _log = logging.getLogger(__name__)
 ADMINS_ONLY = "Only members with **Manage Server** can change the bot's settings."
 
 
-async def send(interaction: discord.Interaction, content: str | None = None, *, ephemeral: bool = True,
-               **kwargs: Any) -> None:
+async def send(
+    interaction: discord.Interaction, content: str | None = None, *, ephemeral: bool = True, **kwargs: Any
+) -> None:
     """Answer ``interaction``, or follow up when it was already answered or deferred (a second answer raises)."""
     if interaction.response.is_done():
         await interaction.followup.send(content, ephemeral=ephemeral, **kwargs)

@@ -32,10 +32,10 @@ class Moderator:
         self._modlog = modlog
         self._in_flight: set[asyncio.Task[object]] = set()
 
-    async def drain(self, timeout: float) -> None:
-        """Let messages being handled finish (their actions and log entries), for at most ``timeout`` seconds."""
+    async def drain(self, seconds: float) -> None:
+        """Let messages being handled finish (their actions and log entries), for at most ``seconds``."""
         if self._in_flight:
-            await asyncio.wait(set(self._in_flight), timeout=timeout)
+            await asyncio.wait(set(self._in_flight), timeout=seconds)
 
     async def on_message(self, message: discord.Message, *, edited: bool = False) -> None:
         task = asyncio.current_task()

@@ -17,8 +17,12 @@ from bot.storage.records import ChatSettings
 _log = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 300
-COLOURS = {"flag": discord.Colour.gold(), "warn": discord.Colour.orange(), "delete": discord.Colour.red(),
-           "timeout": discord.Colour.dark_red()}
+COLOURS = {
+    "flag": discord.Colour.gold(),
+    "warn": discord.Colour.orange(),
+    "delete": discord.Colour.red(),
+    "timeout": discord.Colour.dark_red(),
+}
 TITLES = {"flag": "Flagged", "warn": "Warned", "delete": "Deleted", "timeout": "Deleted and timed out"}
 
 
@@ -65,8 +69,9 @@ class ModLog:
         try:
             await channel.send(allowed_mentions=discord.AllowedMentions.none(), **kwargs)  # type: ignore[arg-type]
         except discord.HTTPException as error:
-            _log.warning("cannot post to mod-log channel %s: HTTP %s %s", getattr(channel, "id", "?"),
-                         error.status, error.text)
+            _log.warning(
+                "cannot post to mod-log channel %s: HTTP %s %s", getattr(channel, "id", "?"), error.status, error.text
+            )
 
 
 def event_embed(message: discord.Message, outcome: Outcome, result: ActionResult) -> discord.Embed:
@@ -76,8 +81,11 @@ def event_embed(message: discord.Message, outcome: Outcome, result: ActionResult
     text = discord.utils.escape_markdown(message.content)
     if len(text) > EXCERPT_CHARS:
         text = text[: EXCERPT_CHARS - 1] + "…"
-    embed = discord.Embed(title=TITLES.get(action, action), description=f">>> {text}",
-                          colour=COLOURS.get(action, discord.Colour.default()))
+    embed = discord.Embed(
+        title=TITLES.get(action, action),
+        description=f">>> {text}",
+        colour=COLOURS.get(action, discord.Colour.default()),
+    )
     embed.add_field(name="Author", value=f"{message.author.mention} (`{message.author.id}`)")
     embed.add_field(name="Channel", value=getattr(message.channel, "mention", str(message.channel.id)))
     embed.add_field(name="Reason", value=decision.reason[:1024] or "-", inline=False)

@@ -28,11 +28,15 @@ class _ReviewClient(Protocol):
     service: _Reviewer
 
 
-class ReviewButton(discord.ui.DynamicItem[discord.ui.Button], template=r"modbot:review:(?P<event>\d+):(?P<verdict>ok|no)"):
+class ReviewButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"modbot:review:(?P<event>\d+):(?P<verdict>ok|no)"
+):
     """One review button of one logged event."""
 
     def __init__(self, event_id: int, correct: bool) -> None:
-        label, style = ("Confirm", discord.ButtonStyle.success) if correct else ("Not toxic", discord.ButtonStyle.danger)
+        label, style = (
+            ("Confirm", discord.ButtonStyle.success) if correct else ("Not toxic", discord.ButtonStyle.danger)
+        )
         custom_id = f"modbot:review:{event_id}:{'ok' if correct else 'no'}"
         super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
         self.event_id = event_id

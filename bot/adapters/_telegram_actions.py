@@ -14,9 +14,7 @@ from telegram import (
     ReactionTypeEmoji,
     ReplyParameters,
 )
-from telegram import (
-    Message as TgMessage,
-)
+from telegram import Message as TgMessage
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
@@ -49,7 +47,7 @@ def feedback_keyboard(event_id: int) -> InlineKeyboardMarkup:
 
 
 class ActionTaker:
-    """Carries out decisions in a chat and says what happened, e.g. ``"deleted; warned"``."""
+    """Carries out decisions in a chat and says what happened, in the words the moderation log keeps."""
 
     def __init__(self, admins: AdminCache) -> None:
         self._admins = admins
@@ -64,25 +62,18 @@ class ActionTaker:
         if action is Action.NONE:
             return "done"
         if action is Action.FLAG:
-            failure = await self._react(bot, message)
-            return failure or "flagged"
-        failures: list[str] = []
-        deleted = False
+            return await self._react(bot, message) or "flagged"
+        failures: list[str | None] = []
+        still_there = True
         if action in (Action.DELETE, Action.TIMEOUT):
-            failure = await self._delete(bot, message)
-            deleted = failure is None
-            failures.append(failure or "")
+            failures.append(await self._delete(bot, message))
+            still_there = failures[-1] is not None
         if action is Action.TIMEOUT:
-            failures.append(await self._restrict(bot, message, decision.timeout_seconds) or "")
-        failures.append(await self._warn(bot, message, decision, event_id, replied=not deleted) or "")
-        failures = [failure for failure in failures if failure]
-        if failures:
-            return "; ".join(failures)
-        return {
-            Action.DELETE: "deleted",
-            Action.WARN: "warned",
-            Action.TIMEOUT: "timed out",
-        }.get(action, "done")
+            failures.append(await self._restrict(bot, message, decision.timeout_seconds))
+        failures.append(await self._warn(bot, message, decision, event_id, replied=still_there))
+        if any(failures):
+            return "; ".join(failure for failure in failures if failure)
+        return {Action.DELETE: "deleted", Action.WARN: "warned", Action.TIMEOUT: "timed out"}.get(action, "done")
 
     async def lift_restriction(self, bot: Bot, chat_id: int, user_id: int) -> str:
         """Give a muted member their rights back (after an admin said the message was not toxic)."""
@@ -112,11 +103,7 @@ class ActionTaker:
 
     async def _delete(self, bot: Bot, message: TgMessage) -> str | None:
         try:
-            await call_api(
-                bot.delete_message,
-                chat_id=message.chat.id,
-                message_id=message.message_id,
-            )
+            await call_api(bot.delete_message, chat_id=message.chat.id, message_id=message.message_id)
         except (BadRequest, Forbidden) as error:
             await self._check_rights(bot, message.chat.id)
             return f"delete failed: {error}"
@@ -145,13 +132,7 @@ class ActionTaker:
         return None
 
     async def _warn(
-        self,
-        bot: Bot,
-        message: TgMessage,
-        decision: Decision,
-        event_id: int | None,
-        *,
-        replied: bool,
+        self, bot: Bot, message: TgMessage, decision: Decision, event_id: int | None, *, replied: bool
     ) -> str | None:
         author = message.from_user
         who = mention(author.id, author.full_name) if author else "someone"
@@ -183,11 +164,6 @@ class ActionTaker:
             return
         self._told_missing_rights.add(chat_id)
         try:
-            await call_api(
-                bot.send_message,
-                chat_id=chat_id,
-                text=NEED_RIGHTS,
-                parse_mode=ParseMode.HTML,
-            )
+            await call_api(bot.send_message, chat_id=chat_id, text=NEED_RIGHTS, parse_mode=ParseMode.HTML)
         except TelegramError as error:
             log.warning("could not tell chat %s about missing rights: %s", chat_id, error)

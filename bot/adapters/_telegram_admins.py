@@ -19,13 +19,7 @@ ADMIN_STATUSES = frozenset({ChatMember.ADMINISTRATOR, ChatMember.OWNER})
 class AdminCache:
     """getChatMember answers per (chat, user), kept for ``ttl`` seconds; failures are not cached."""
 
-    def __init__(
-        self,
-        *,
-        ttl: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-        max_entries: int = 10_000,
-    ):
+    def __init__(self, *, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic, max_entries: int = 10_000):
         self._ttl = ttl
         self._clock = clock
         self._max_entries = max_entries

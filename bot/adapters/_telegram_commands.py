@@ -11,20 +11,8 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_convert import (
-    GROUP_TYPES,
-    actor,
-    chat_ref,
-    is_anonymous_admin,
-    message_text,
-)
-from bot.adapters._telegram_render import (
-    classification_html,
-    models_html,
-    settings_html,
-    split_html,
-    stats_html,
-)
+from bot.adapters._telegram_convert import GROUP_TYPES, actor, chat_ref, is_anonymous_admin, message_text
+from bot.adapters._telegram_render import classification_html, models_html, settings_html, split_html, stats_html
 from bot.adapters._telegram_retry import call_api
 from bot.core.errors import BotError
 from bot.core.moderation import ModerationService
@@ -69,10 +57,7 @@ class Commands:
         if not text and message.reply_to_message is not None:
             text = message_text(message.reply_to_message)
         if not text.strip():
-            await _reply(
-                update,
-                "Usage: <code>/classify TEXT</code>, or reply <code>/classify</code> to a message.",
-            )
+            await _reply(update, "Usage: <code>/classify TEXT</code>, or reply <code>/classify</code> to a message.")
             return
         await self.reply_classification(update, text)
 
@@ -120,10 +105,7 @@ class Commands:
         try:
             label, value = args[0], float(args[1])
         except (IndexError, ValueError):
-            await _reply(
-                update,
-                "Usage: <code>/threshold LABEL VALUE</code>, VALUE between 0 and 1.",
-            )
+            await _reply(update, "Usage: <code>/threshold LABEL VALUE</code>, VALUE between 0 and 1.")
             return
         chat = chat_ref(update.effective_chat.id)  # type: ignore[union-attr]
         if await self._apply(update, self._service.set_threshold(chat, admin, label, value)):
@@ -138,10 +120,7 @@ class Commands:
             return
         chat = chat_ref(update.effective_chat.id)  # type: ignore[union-attr]
         if await self._apply(update, self._service.set_action(chat, admin, context.args[0])):
-            await _reply(
-                update,
-                f"Action over threshold is now <code>{escape(context.args[0])}</code>.",
-            )
+            await _reply(update, f"Action over threshold is now <code>{escape(context.args[0])}</code>.")
 
     async def stats(self, update: Update, context: Context) -> None:
         """/stats: counts of this chat's moderation log (admins)."""
@@ -152,17 +131,10 @@ class Commands:
 
     async def _require_admin(self, update: Update) -> Actor | None:
         """The admin asking, or None after telling a non-admin (or a private chat) why not."""
-        chat, user, message = (
-            update.effective_chat,
-            update.effective_user,
-            update.effective_message,
-        )
+        chat, user, message = (update.effective_chat, update.effective_user, update.effective_message)
         assert chat is not None and message is not None
         if chat.type not in GROUP_TYPES:
-            await _reply(
-                update,
-                "Admin commands work in groups. Here I only classify: send me any text.",
-            )
+            await _reply(update, "Admin commands work in groups. Here I only classify: send me any text.")
             return None
         if user is None:
             return None

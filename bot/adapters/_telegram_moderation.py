@@ -40,9 +40,7 @@ class Moderation:
             context.bot, message.chat.id, message.from_user.id
         )
         core_message = to_core_message(
-            message,
-            author_is_admin=author_is_admin,
-            edited=update.edited_message is not None,
+            message, author_is_admin=author_is_admin, edited=update.edited_message is not None
         )
         if core_message is None:
             return
@@ -52,32 +50,20 @@ class Moderation:
         result = await self._actions.carry_out(context.bot, message, outcome.decision, outcome.event_id)
         if outcome.event_id is not None:
             await self._service.record_action_result(outcome.event_id, result)
-        log.info(
-            "chat %s message %s: %s -> %s",
-            message.chat.id,
-            message.message_id,
-            outcome.decision.action,
-            result,
-        )
+        log.info("chat %s message %s: %s -> %s", message.chat.id, message.message_id, outcome.decision.action, result)
 
     async def on_feedback(self, update: Update, context: Context) -> None:
         """An admin pressed "Not toxic" (undo: clear the strike, lift a timeout) or "Confirm" under a warning."""
         query = update.callback_query
         assert query is not None
-        try:
-            prefix, event_text, verdict = (query.data or "").split(":")
-            event_id, correct = int(event_text), verdict == "1"
-            assert prefix == FEEDBACK_PREFIX
-        except (ValueError, AssertionError):
+        parsed = _parse_feedback(query.data or "")
+        if parsed is None:
             await call_api(query.answer, "Unknown button.")
             return
+        event_id, correct = parsed
         chat = query.message.chat if query.message is not None else None
         if chat is None or not await self._admins.is_admin(context.bot, chat.id, query.from_user.id):
-            await call_api(
-                query.answer,
-                "Only this chat's admins can review moderation.",
-                show_alert=True,
-            )
+            await call_api(query.answer, "Only this chat's admins can review moderation.", show_alert=True)
             return
         try:
             result = await self._service.feedback(
@@ -91,9 +77,9 @@ class Moderation:
             notes.append("strike cleared")
         if result.lift_timeout and result.author_id:
             notes.append(await self._actions.lift_restriction(context.bot, chat.id, int(result.author_id)))
-        summary = f"Reviewed by {escape(query.from_user.full_name)}: {escape(', '.join(notes))}."
+        summary = f"Reviewed by {query.from_user.full_name}: {', '.join(notes)}."
         await call_api(query.answer, summary[:200])
-        await self._mark_reviewed(query, summary)
+        await self._mark_reviewed(query, escape(summary))
 
     async def _mark_reviewed(self, query: CallbackQuery, summary: str) -> None:
         """Append the review to the warning and drop its buttons; a failure here loses nothing stored."""
@@ -102,10 +88,16 @@ class Moderation:
             return
         try:
             await call_api(
-                message.edit_text,
-                f"{message.text_html}\n\n✅ {summary}",
-                parse_mode=ParseMode.HTML,
-                reply_markup=None,
+                message.edit_text, f"{message.text_html}\n\n✅ {summary}", parse_mode=ParseMode.HTML, reply_markup=None
             )
         except TelegramError as error:
             log.warning("could not mark the review on the warning: %s", error)
+
+
+def _parse_feedback(data: str) -> tuple[int, bool] | None:
+    """``fb:<event id>:<1 right | 0 wrong>`` -> (event id, correct), or None for anything else."""
+    prefix, _, rest = data.partition(":")
+    event_text, _, verdict = rest.partition(":")
+    if prefix != FEEDBACK_PREFIX or not event_text.isdigit() or verdict not in ("0", "1"):
+        return None
+    return int(event_text), verdict == "1"

@@ -13,12 +13,7 @@ from bot.core.types import Classification
 from bot.storage.records import ChatSettings, ChatStats
 
 MAX_MESSAGE = 4096  # Telegram's limit on a message's text, in characters after entity parsing
-_QUOTE_LIMITS = (
-    None,
-    1000,
-    200,
-    0,
-)  # how much of a long classified text to quote back, tried in order
+_QUOTE_LIMITS = (None, 1000, 200, 0)  # how much of a long classified text to quote back, tried in order
 
 
 def classification_html(classification: Classification, text: str) -> str:
@@ -36,8 +31,7 @@ def settings_html(settings: ChatSettings, spec: ModelSpec) -> str:
     labels = spec.labels or (TOXICITY_LABELS if spec.is_toxicity else tuple(settings.thresholds))
     thresholds = effective_thresholds(labels, settings.thresholds, spec.thresholds)
     threshold_text = ", ".join(
-        f"{escape(label)} {value:g}{'*' if label in settings.thresholds else ''}"
-        for label, value in thresholds.items()
+        f"{escape(label)} {value:g}{'*' if label in settings.thresholds else ''}" for label, value in thresholds.items()
     )
     escalation = (
         f"timeout of {_duration(settings.timeout_seconds)} after {settings.strike_limit} strikes in "

@@ -47,12 +47,7 @@ async def call_api(
             wait = retry_seconds(error)
             if attempt == attempts or wait > max_flood_wait:
                 raise
-            log.warning(
-                "flood control on %s: waiting %.0f s (attempt %d)",
-                _name(method),
-                wait,
-                attempt,
-            )
+            log.warning("flood control on %s: waiting %.0f s (attempt %d)", _name(method), wait, attempt)
             await asyncio.sleep(wait)
         except BadRequest:
             raise

@@ -221,6 +221,8 @@ async def serve(
     stdout: TextIO | None = None,
 ) -> None:
     """Chat on stdin/stdout until end of input or ``stop``; the line being handled is finished first."""
+    if stdin is None and sys.stdin is None:  # started without any standard input: nothing to chat about
+        return
     source = stdin if stdin is not None else sys.stdin.buffer
     out = stdout if stdout is not None else sys.stdout
     interactive = source.isatty()
@@ -240,7 +242,10 @@ async def serve(
             line = next_line.result()
             if line is None:
                 return
-            await chat.handle_line(line)
+            try:
+                await chat.handle_line(line)
+            except BrokenPipeError:  # `... | head`: the reader left, so has the chat
+                return
     finally:
         stopped.cancel()
 

@@ -21,8 +21,8 @@ from discord.gateway import DiscordWebSocket
 from bot.adapters._discord_admin import register_admin
 from bot.adapters._discord_classify import register_classify
 from bot.adapters._discord_interactions import on_app_command_error
-from bot.adapters._discord_modlog import ModLog
 from bot.adapters._discord_moderation import Moderator
+from bot.adapters._discord_modlog import ModLog
 from bot.adapters._discord_review import ReviewButton
 from bot.config import Settings
 from bot.core.moderation import ModerationService
@@ -90,8 +90,9 @@ class ModerationBot(discord.Client):
         await super().close()
 
     async def on_ready(self) -> None:
-        _log.info("connected to Discord as %s (%s), in %d servers", self.user, self.user and self.user.id,
-                  len(self.guilds))
+        _log.info(
+            "connected to Discord as %s (%s), in %d servers", self.user, self.user and self.user.id, len(self.guilds)
+        )
 
     async def on_message(self, message: discord.Message) -> None:
         await self.moderator.on_message(message)

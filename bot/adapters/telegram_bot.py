@@ -12,11 +12,7 @@ import logging
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
-from telegram import (
-    BotCommandScopeAllChatAdministrators,
-    BotCommandScopeDefault,
-    Update,
-)
+from telegram import BotCommandScopeAllChatAdministrators, BotCommandScopeDefault, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
@@ -77,8 +73,7 @@ def build_application(service: ModerationService, settings: Settings, *, admin_t
                 moderation.on_group_message,
             ),
             MessageHandler(
-                filters.ChatType.PRIVATE & new_messages & filters.TEXT & ~filters.COMMAND,
-                commands.private_text,
+                filters.ChatType.PRIVATE & new_messages & filters.TEXT & ~filters.COMMAND, commands.private_text
             ),
         ]
     )
@@ -88,8 +83,9 @@ def build_application(service: ModerationService, settings: Settings, *, admin_t
 
 async def serve(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
     """Connect to Telegram, handle updates until ``stop`` is set, then shut down gracefully."""
-    application = build_application(service, settings)
-    with _token_redacted(application.bot.token):
+    token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
+    with _token_redacted(token):  # before the Bot exists: it logs its API URL, token included, at DEBUG
+        application = build_application(service, settings)
         if await _initialize(application, stop):
             await _serve_initialized(application, settings, stop)
 
@@ -122,14 +118,10 @@ async def _initialize(application: Application, stop: asyncio.Event) -> bool:
         try:
             await application.initialize()
             return True
-        except InvalidToken as error:
-            raise TelegramConfigError(f"Telegram rejected TELEGRAM_TOKEN: {error}") from None
+        except InvalidToken:  # its message quotes the token: never pass it on
+            raise TelegramConfigError("Telegram rejected TELEGRAM_TOKEN: check it with @BotFather") from None
         except NetworkError as error:
-            log.warning(
-                "telegram: cannot reach the Bot API (%s); retrying in %.0f s",
-                error,
-                delay,
-            )
+            log.warning("telegram: cannot reach the Bot API (%s); retrying in %.0f s", error, delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
         delay = min(delay * 2, START_RETRY_MAX)
@@ -141,11 +133,7 @@ async def _set_commands(application: Application) -> None:
     bot = application.bot
     try:
         await call_api(bot.set_my_commands, PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
-        await call_api(
-            bot.set_my_commands,
-            ADMIN_COMMANDS,
-            scope=BotCommandScopeAllChatAdministrators(),
-        )
+        await call_api(bot.set_my_commands, ADMIN_COMMANDS, scope=BotCommandScopeAllChatAdministrators())
     except TelegramError as error:  # the menu is a convenience: never a reason not to serve
         log.warning("telegram: setMyCommands failed: %s", error)
 
@@ -167,6 +155,9 @@ async def _start_webhook(application: Application, settings: Settings) -> None:
 def _token_redacted(token: str) -> Iterator[None]:
     """Keep the token out of every log line: PTB logs its API URL and httpx logs each request's URL."""
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").getEffectiveLevel()))
+    if not token:
+        yield
+        return
     redact = _Redact(token)
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.core.registry import Registry
 
 EXIT_DATABASE = 1
+DEFAULT_LOCK_TIMEOUT = 10.0
 PROBE_TEXT = "health check"
 
 
@@ -43,6 +44,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "2 (configuration) or 3 (model).",
     )
     parser.add_argument("--no-model", action="store_true", help="check the database only (no model is loaded)")
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=DEFAULT_LOCK_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for the running bot's writes to the database (default {DEFAULT_LOCK_TIMEOUT:g})",
+    )
     parser.set_defaults(func=run)
 
 
@@ -50,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     settings = load_cli_settings()
     _quiet_libraries()
     registry = open_registry(settings.models_file)
-    checks = asyncio.run(check_all(settings, registry, model=not args.no_model))
+    if not args.lock_timeout > 0:
+        raise CliError("--lock-timeout must be a positive number of seconds")
+    checks = asyncio.run(check_all(settings, registry, model=not args.no_model, lock_timeout=args.lock_timeout))
     failed = [check for check in checks if not check.ok]
     if failed:
         raise CliError("unhealthy: " + "; ".join(check.detail for check in failed), failed[0].exit_code)
@@ -58,15 +68,17 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def check_all(settings: Settings, registry: Registry, *, model: bool = True) -> list[Check]:
+async def check_all(
+    settings: Settings, registry: Registry, *, model: bool = True, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> list[Check]:
     """The database check, then (unless ``model`` is False) the default model check."""
-    checks = [await check_database(settings.database_path)]
+    checks = [await check_database(settings.database_path, lock_timeout=lock_timeout)]
     if model:
         checks.append(await check_default_model(settings, registry))
     return checks
 
 
-async def check_database(path: Path) -> Check:
+async def check_database(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Check:
     """Open (and migrate) the database like the bot does, then take and release the write lock."""
     import sqlite3
 
@@ -75,14 +87,14 @@ async def check_database(path: Path) -> Check:
     from bot.storage import Storage, StorageError
 
     try:
-        storage = await Storage.open(path, lock_timeout=10.0)
+        storage = await Storage.open(path, busy_timeout=min(lock_timeout, 5.0), lock_timeout=lock_timeout)
     except StorageError as error:
         return Check(False, f"database: {error}", EXIT_DATABASE)
     await storage.close()
     try:
-        # BEGIN IMMEDIATE takes SQLite's write lock (waiting up to 10 s for the bot's writes): it fails on a read-only
+        # BEGIN IMMEDIATE takes SQLite's write lock (waiting for the bot's writes to end): it fails on a read-only
         # file or folder, yet changes nothing.
-        async with aiosqlite.connect(str(path), timeout=10.0, isolation_level=None) as conn:
+        async with aiosqlite.connect(str(path), timeout=lock_timeout, isolation_level=None) as conn:
             await conn.execute("BEGIN IMMEDIATE")
             await conn.execute("ROLLBACK")
     except sqlite3.Error as error:
@@ -97,15 +109,21 @@ async def check_default_model(settings: Settings, registry: Registry) -> Check:
 
     name = registry.default
     spec = registry.get(name)
+    hint = ""
     if spec.runtime == "tensorflow":
         from bot.cli.classify import _import_tensorflow_quietly
 
-        _import_tensorflow_quietly()  # its CUDA probe writes to stderr before any log level applies
+        try:
+            _import_tensorflow_quietly()  # its CUDA probe writes to stderr before any log level applies
+        except ImportError:  # loading the model below fails and says why; say what to do about it
+            hint = (
+                " (TensorFlow is not installed: use the `runtime` image, or pip install -r requirements-tensorflow.txt)"
+            )
     classifier = Classifier(registry, max_batch=1, max_wait_ms=0, cache_size=1, cache_dir=settings.model_cache_dir)
     try:
         (result,) = await classifier.classify([PROBE_TEXT])
     except BotError as error:
-        return Check(False, str(error), EXIT_MODEL_UNAVAILABLE)
+        return Check(False, f"{error}{hint}", EXIT_MODEL_UNAVAILABLE)
     finally:
         await classifier.aclose()
     return Check(True, f"model {name} loaded ({spec.runtime}, {len(result.labels)} labels)")

@@ -172,18 +172,23 @@ async def test_rate_limited_delete_is_retried_after_retry_after(fake, service):
     assert event.action_result == "deleted"
 
 
-async def test_message_already_deleted_is_recorded_not_raised(fake, service):
+@pytest.mark.parametrize(
+    ("code", "recorded"),
+    [(10008, "not done: message already deleted"), (10004, "not done: the bot is no longer in this server")],
+    ids=["message-already-deleted", "guild-left"],
+)
+async def test_a_vanished_message_or_guild_is_recorded_not_raised(fake, service, code, recorded):
     room = chat(fake)
     await act_on_everything(service, room, TOXIC_TEXT, CLEAN_TEXT)
     await service.set_action(room, SERVICE_ADMIN, "delete")
-    fake.fail("DELETE", r"/channels/\d+/messages/\d+", 404, times=1)
+    fake.fail("DELETE", r"/channels/\d+/messages/\d+", 404, times=1, code=code)
     async with running_bot(fake, service):
         gone = await fake.send_message(TOXIC_TEXT)
-        await fake.wait_for(lambda: len(fake.channel_posts("mod-log")) >= 2)
+        await fake.wait_for(lambda: len(fake.channel_posts("mod-log")) >= 2)  # the notice and the event
         later = await fake.send_message(CLEAN_TEXT)
         await fake.wait_for_call("DELETE", MESSAGE.format(id=later["id"]))
     results = {event.message_id: event.action_result for event in await service.recent_events(room)}
-    assert results[gone["id"]] == "not done: message already deleted"
+    assert results[gone["id"]] == recorded
 
 
 async def test_not_toxic_button_is_for_admins_and_lifts_the_timeout(fake, service):

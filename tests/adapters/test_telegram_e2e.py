@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 
 from bot.adapters import _telegram_retry
-from bot.adapters.telegram_bot import serve
+from bot.adapters.telegram_bot import TelegramConfigError, serve
 from bot.config import Settings
 from bot.core.classifier import Classifier
 from bot.core.moderation import ModerationService
 from bot.core.registry import Registry
 from bot.core.types import Actor, ChatRef
 from bot.storage import EventRecord, Storage
-from tests.fakes._telegram_payloads import BOT_ID, DEFAULT_TOKEN, user
+from tests.fakes._telegram_payloads import BOT_ID, BOT_USERNAME, DEFAULT_TOKEN, user
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 from tests.tiny_models import TinyModels
 
@@ -44,7 +47,8 @@ LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def classifier(registry: Registry) -> AsyncIterator[Classifier]:
     shared = Classifier(registry)
-    await shared.load()  # as `python -m bot run` does: replies then wait for no model loading
+    for model in registry.specs:  # load and run each model once: tests then wait for replies, not for TensorFlow
+        await shared.classify(["warm up"], model=model)
     yield shared
     await shared.aclose()
 
@@ -83,42 +87,50 @@ class Bot:
     registry: Registry
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[ModerationService]:
-        """The bot serving until the block ends; fails fast if ``serve`` dies while starting."""
+    async def service(self) -> AsyncIterator[ModerationService]:
+        """A fresh service over the test's database (a restart keeps the database, nothing else)."""
         storage = await Storage.open(self.settings.database_path)
-        service = ModerationService(self.classifier, storage, self.registry)
-        stop = asyncio.Event()
-        mark = len(self.server.calls)
-        task = asyncio.create_task(serve(service, self.settings, stop))
-        polling = asyncio.create_task(self.server.wait_for("getUpdates", start=mark))
         try:
-            await asyncio.wait({task, polling}, return_when=asyncio.FIRST_COMPLETED)
-            if task.done():
-                polling.cancel()
-                task.result()
-                raise AssertionError("serve returned before polling")
-            await polling
-            yield service
+            yield ModerationService(self.classifier, storage, self.registry)
         finally:
-            stop.set()
+            await storage.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self, settings: Settings | None = None) -> AsyncIterator[ModerationService]:
+        """The bot serving until the block ends; fails fast if ``serve`` dies while starting."""
+        settings = settings or self.settings
+        async with self.service() as service:
+            stop = asyncio.Event()
+            mark = len(self.server.calls)
+            task = asyncio.create_task(serve(service, settings, stop))
+            ready = "setWebhook" if settings.telegram_webhook_url else "getUpdates"
+            started = asyncio.create_task(self.server.wait_for(ready, answered=False, start=mark))
             try:
-                await asyncio.wait_for(task, timeout=30)
+                await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+                if task.done():
+                    started.cancel()
+                    task.result()
+                    raise AssertionError("serve returned before it was ready")
+                await started
+                yield service
             finally:
-                await storage.close()
+                stop.set()
+                await asyncio.wait_for(task, timeout=30)
 
 
-async def reply_to(server: FakeTelegramServer, message: dict[str, Any], *, timeout: float = 60) -> Call:
-    """The bot's sendMessage answering ``message``."""
+async def reply_to(server: FakeTelegramServer, message: dict[str, Any], *, within: float = 60) -> Call:
+    """The bot's (successful) sendMessage answering ``message``."""
     return await server.wait_for(
         "sendMessage",
         lambda p: (p.get("reply_parameters") or {}).get("message_id") == message["message_id"],
-        timeout=timeout,
+        status=200,
+        within=within,
     )
 
 
-async def event_of(service: ModerationService, message: dict[str, Any], *, timeout: float = 60) -> EventRecord:
+async def event_of(service: ModerationService, message: dict[str, Any], *, within: float = 60) -> EventRecord:
     """The logged event of ``message`` once the bot has carried it out (bounded wait)."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
             for event in await service.recent_events(CHAT):
                 if event.message_id == str(message["message_id"]) and (event.action == "none" or event.action_result):
@@ -147,6 +159,9 @@ async def test_classify_replies_with_the_table_and_escapes_user_text(server, bot
         reply = (await reply_to(server, huge)).params
         assert len(reply["text"]) <= 4096 and "<pre>" in reply["text"]
 
+        addressed = await server.post_message(GROUP, MEMBER, f"/classify@{BOT_USERNAME} hi")  # as group menus send it
+        assert "<pre>" in (await reply_to(server, addressed)).params["text"]
+
         empty = await server.post_message(GROUP, MEMBER, "/classify")
         assert "Usage" in (await reply_to(server, empty)).params["text"]
     assert server.calls_to("setMyCommands"), "the command menu is set at start-up"
@@ -172,6 +187,23 @@ async def test_a_toxic_message_is_deleted_and_its_author_warned(server, bot) -> 
         assert server.message(GROUP, admin_message["message_id"]) is not None
         assert (await event_of(service, message)).action_result == "deleted"
         assert (await event_of(service, photo)).action_result == "deleted"
+
+
+async def test_flag_reacts_and_warn_replies_leaving_the_message(server, bot) -> None:
+    async with bot.running() as service:
+        await make_everything_an_insult(service, "flag")
+        flagged = await server.post_message(GROUP, MEMBER, "you are a bit silly")
+        reaction = await server.wait_for("setMessageReaction", lambda p: p["message_id"] == flagged["message_id"])
+        assert reaction.params["reaction"] == [{"type": "emoji", "emoji": "👀"}]
+        assert (await event_of(service, flagged)).action_result == "flagged"
+
+        await service.set_action(CHAT, SERVICE_ADMIN, "warn")
+        warned = await server.post_message(GROUP, MEMBER, "you are so stupid")
+        warning = (await reply_to(server, warned)).params
+        assert "please keep it civil" in warning["text"] and warning["reply_markup"]["inline_keyboard"]
+        assert (await event_of(service, warned)).action_result == "warned"
+        assert server.message(GROUP, warned["message_id"]) is not None
+        assert not server.calls_to("deleteMessage")
 
 
 async def test_an_edited_old_message_is_warned_when_it_can_no_longer_be_deleted(server, bot) -> None:
@@ -282,12 +314,81 @@ async def test_flood_control_is_waited_out_and_retried(server, bot) -> None:
         assert [c.status for c in attempts] == [429, 200] and reply is attempts[1]
 
 
-async def test_network_errors_in_a_handler_do_not_stop_the_bot(server, bot, monkeypatch) -> None:
+async def test_network_errors_in_a_handler_are_logged_and_the_bot_goes_on(server, bot, monkeypatch, caplog) -> None:
     monkeypatch.setattr(_telegram_retry, "NETWORK_BACKOFF", 0.01)
     server.fail("sendMessage", status=502, description="Bad Gateway", times=3)
     async with bot.running():
         lost = await server.post_message(GROUP, MEMBER, "/classify first")
-        await server.wait_for("sendMessage", lambda p: p["reply_parameters"]["message_id"] == lost["message_id"])
+        start = 0
+        for _ in range(3):  # three attempts, then the handler gives up
+            failed = await server.wait_for("sendMessage", status=502, start=start)
+            assert failed.params["reply_parameters"]["message_id"] == lost["message_id"]
+            start = server.calls.index(failed) + 1
         second = await server.post_message(GROUP, MEMBER, "/classify second")
         assert "<pre>" in (await reply_to(server, second)).params["text"]
-        assert [c.status for c in server.calls_to("sendMessage")][:3] == [502, 502, 502]
+    assert "error while handling an update" in caplog.text
+
+
+async def listening(port: int, *, within: float = 30) -> None:
+    """Wait (bounded) until something accepts connections on 127.0.0.1:port."""
+    async with asyncio.timeout(within):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
+
+
+async def test_webhook_mode_takes_updates_only_with_the_secret(server, bot, settings) -> None:
+    with socket.socket() as probe:  # a free port for the bot's webhook listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    hooked = settings.model_copy(
+        update={
+            "telegram_webhook_url": url,
+            "telegram_webhook_listen": "127.0.0.1",
+            "telegram_webhook_port": port,
+            "telegram_webhook_secret": SecretStr("s3cret-token"),
+        }
+    )
+    async with bot.running(hooked):
+        await listening(port)
+        assert server.webhook is not None and server.webhook["url"] == url
+        assert server.webhook["secret_token"] == "s3cret-token"
+        command = await server.post_message(GROUP, MEMBER, "/classify via webhook")  # POSTed to the bot
+        assert "<pre>" in (await reply_to(server, command)).params["text"]
+        assert server.deliveries == [200] and not server.calls_to("getUpdates")
+
+        forged = {"update_id": 999, "message": await server.post_message(GROUP, MEMBER, "/classify x", push=False)}
+        async with aiohttp.ClientSession() as session:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "guess"}):
+                async with session.post(url, json=forged, headers=headers) as answer:
+                    assert answer.status == 403
+
+
+async def test_a_rejected_token_stops_serve_with_a_clear_error_that_hides_the_token(bot, settings) -> None:
+    wrong = settings.model_copy(update={"telegram_token": SecretStr("4242:WRONG-secret")})
+    async with bot.service() as service:
+        with pytest.raises(TelegramConfigError, match="rejected TELEGRAM_TOKEN") as raised:
+            await asyncio.wait_for(serve(service, wrong, asyncio.Event()), timeout=30)
+    assert "WRONG-secret" not in str(raised.value)
+
+
+async def test_an_unreachable_api_at_start_is_retried_until_stopped(bot, settings, caplog) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"  # nothing listens here once the probe closes
+    unreachable = settings.model_copy(update={"telegram_api_base_url": closed})
+    stop = asyncio.Event()
+    async with bot.service() as service:
+        task = asyncio.create_task(serve(service, unreachable, stop))
+        async with asyncio.timeout(30):
+            while "cannot reach the Bot API" not in caplog.text:  # noqa: ASYNC110 - a log line has no event to await
+                await asyncio.sleep(0.05)
+        assert not task.done()
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)  # returns cleanly, no exception

@@ -11,11 +11,15 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from bot.config import REPO_ROOT
 from bot.core.labels import TOXICITY_LABELS
 
 DECISION = re.compile(r"^(none|flag|delete|warn|timeout): .+")
 TOKENS = ("DISCORD_TOKEN", "TELEGRAM_TOKEN")
+# Building the tiny models (session fixture) and importing TensorFlow take minutes on a busy 2-core machine.
+SLOW = pytest.mark.timeout(1200)
 
 
 def bot_env(models_yaml: Path, database: Path) -> dict[str, str]:
@@ -28,6 +32,7 @@ def bot_env(models_yaml: Path, database: Path) -> dict[str, str]:
     }
 
 
+@SLOW
 def test_the_console_chat_runs_end_to_end_through_a_pipe(tiny_models, tmp_path: Path) -> None:
     database = tmp_path / "new-folder" / "bot.sqlite3"
     result = subprocess.run(
@@ -37,7 +42,7 @@ def test_the_console_chat_runs_end_to_end_through_a_pipe(tiny_models, tmp_path: 
         text=True,
         cwd=REPO_ROOT,
         env=bot_env(tiny_models.models_yaml, database),
-        timeout=240,
+        timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -68,6 +73,7 @@ def test_the_console_chat_runs_end_to_end_through_a_pipe(tiny_models, tmp_path: 
         assert conn.execute("SELECT COUNT(*) FROM strikes").fetchone()[0] == 0  # admins get no strikes
 
 
+@SLOW
 def test_python_m_bot_without_tokens_is_the_console_and_stops_on_sigterm(tiny_models, tmp_path: Path) -> None:
     database = tmp_path / "bot.sqlite3"
     process = subprocess.Popen(
@@ -90,7 +96,7 @@ def test_python_m_bot_without_tokens_is_the_console_and_stops_on_sigterm(tiny_mo
         assert DECISION.match(lines[3]), lines
         assert process.poll() is None
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0
+        assert process.wait(timeout=120) == 0
     finally:
         process.kill()
         process.wait()
@@ -110,7 +116,7 @@ def run_bot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
         text=True,
         cwd=REPO_ROOT,
         env=env,
-        timeout=240,
+        timeout=600,
         check=False,
     )
 
@@ -124,6 +130,7 @@ def test_a_missing_models_file_is_one_error_line_and_exit_2(tmp_path: Path) -> N
     assert result.stdout == ""
 
 
+@SLOW
 def test_a_database_that_cannot_be_created_is_one_error_line_and_exit_2(tiny_models, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

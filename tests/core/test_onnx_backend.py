@@ -100,6 +100,17 @@ def test_a_text_scores_the_same_alone_and_next_to_a_long_one(registry, onnx_dirs
     assert together.truncated.tolist() == [False] * 31 + [True]
 
 
+def test_a_batch_larger_than_one_forward_pass_is_split_and_kept_in_order(registry, onnx_dirs):
+    backend = load(onnx_spec(registry, "tiny-toxic", onnx_dirs["tiny-toxic"]), quantization="fp32")
+    texts = ["you are so stupid", "had a wonderful weekend at the park"] * 75
+
+    result = backend.predict(texts)
+
+    assert result.probabilities.shape == (150, 6)
+    pair = backend.predict(texts[:2]).probabilities
+    np.testing.assert_allclose(result.probabilities, np.tile(pair, (75, 1)), atol=1e-6)
+
+
 def test_truncation_flags_and_empty_batch(registry, onnx_dirs):
     backend = load(onnx_spec(registry, "tiny-toxic", onnx_dirs["tiny-toxic"]))
 

@@ -25,7 +25,7 @@ MODS = MANAGE_GUILD | MANAGE_MESSAGES | MODERATE_MEMBERS
 BOT = MANAGE_MESSAGES | MODERATE_MEMBERS
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
@@ -135,7 +135,7 @@ def _member(user_payload: dict[str, Any], roles: list[str]) -> dict[str, Any]:
     return {
         "user": user_payload,
         "roles": list(roles),
-        "joined_at": _now(),
+        "joined_at": now(),
         "deaf": False,
         "mute": False,
         "flags": 0,
@@ -212,7 +212,7 @@ def guild_create(guild: FakeGuild) -> dict[str, Any]:
         "presences": [],
         "large": False,
         "unavailable": False,
-        "joined_at": _now(),
+        "joined_at": now(),
         "application_id": None,
         "soundboard_sounds": [],
     }
@@ -234,7 +234,7 @@ def message(
         "guild_id": guild.id,
         "author": author,
         "content": body.get("content") or content,
-        "timestamp": _now(),
+        "timestamp": now(),
         "edited_timestamp": None,
         "tts": False,
         "mention_everyone": False,

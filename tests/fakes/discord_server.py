@@ -13,13 +13,13 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from tests.fakes import _discord_payloads as payloads
-from tests.fakes._discord_payloads import FakeGuild
+from tests.fakes._discord_payloads import FakeGuild, now
+from tests.fakes._discord_rest import ROUTES, Call, RestHandlers
 
 API_PREFIX = "/api/v10"
 DEFAULT_WAIT = 20.0  # seconds; generous because CI machines can be busy, still bounded
@@ -31,24 +31,13 @@ ERRORS: dict[int, tuple[str, int]] = {
 
 
 @dataclass
-class Call:
-    """One REST request the client made."""
-
-    method: str
-    path: str  # without the /api/v10 prefix
-    query: dict[str, str]
-    body: Any
-    status: int = 0
-    reason: str | None = None  # X-Audit-Log-Reason
-
-
-@dataclass
 class _Failure:
     method: str
     pattern: re.Pattern[str]
     status: int
     times: int | None  # None: until cleared
     retry_after: float
+    code: int | None  # Discord's JSON error code, else the usual one for the status
 
 
 @dataclass
@@ -58,7 +47,7 @@ class _Session:
     intents: int = 0
 
 
-class FakeDiscord:
+class FakeDiscord(RestHandlers):
     """The server. ``async with FakeDiscord() as fake:`` binds a free port on 127.0.0.1."""
 
     def __init__(self) -> None:
@@ -72,6 +61,7 @@ class FakeDiscord:
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
+        self._background: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -102,14 +92,26 @@ class FakeDiscord:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
     # -- test controls ---------------------------------------------------------------------------------------------
-    def fail(self, method: str, path_regex: str, status: int, *, times: int | None = None, retry_after: float = 0.05):
-        """Make ``method path`` answer ``status`` (403, 404, 429 ...) ``times`` times, or until ``clear_failures``."""
-        self._failures.append(_Failure(method.upper(), re.compile(path_regex), status, times, retry_after))
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        times: int | None = None,
+        retry_after: float = 0.05,
+        code: int | None = None,
+    ) -> None:
+        """Make ``method path`` answer ``status`` (403, 404, 429 ...) ``times`` times, or until ``clear_failures``.
+
+        ``code`` is Discord's error code in the body (404 defaults to 10008 Unknown Message; 10004 is Unknown Guild).
+        """
+        self._failures.append(_Failure(method.upper(), re.compile(path_regex), status, times, retry_after, code))
 
     def clear_failures(self) -> None:
         self._failures.clear()
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = DEFAULT_WAIT) -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], within: float = DEFAULT_WAIT) -> Any:
         """Wait until ``predicate()`` is truthy (re-checked after every request and gateway event)."""
 
         async def until() -> Any:
@@ -118,23 +120,25 @@ class FakeDiscord:
                     await self._changed.wait()
                 return result
 
-        return await asyncio.wait_for(until(), timeout)
+        return await asyncio.wait_for(until(), within)
 
-    async def wait_for_call(self, method: str, path_regex: str, *, timeout: float = DEFAULT_WAIT, after: int = 0) -> Call:
+    async def wait_for_call(
+        self, method: str, path_regex: str, *, within: float = DEFAULT_WAIT, after: int = 0
+    ) -> Call:
         """The first recorded call (from index ``after``) matching ``method`` and ``path_regex`` (full match)."""
         pattern = re.compile(path_regex)
 
         def found() -> Call | None:
             return next((c for c in self.calls[after:] if c.method == method and pattern.fullmatch(c.path)), None)
 
-        return await self.wait_for(found, timeout)
+        return await self.wait_for(found, within)
 
     def find_calls(self, method: str, path_regex: str, *, after: int = 0) -> list[Call]:
         pattern = re.compile(path_regex)
         return [c for c in self.calls[after:] if c.method == method and pattern.fullmatch(c.path)]
 
-    async def wait_identified(self, timeout: float = DEFAULT_WAIT) -> None:
-        await self.wait_for(lambda: any(s.identified.is_set() for s in self._sessions), timeout)
+    async def wait_identified(self, within: float = DEFAULT_WAIT) -> None:
+        await self.wait_for(lambda: any(s.identified.is_set() for s in self._sessions), within)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a gateway dispatch to every identified session."""
@@ -155,7 +159,7 @@ class FakeDiscord:
 
     async def edit_message(self, message: dict[str, Any], content: str) -> dict[str, Any]:
         """A user edits a stored message: dispatched as MESSAGE_UPDATE."""
-        edited = dict(message, content=content, edited_timestamp=_now())
+        edited = dict(message, content=content, edited_timestamp=now())
         self.guild.messages[edited["id"]] = edited
         await self.dispatch("MESSAGE_UPDATE", edited)
         return edited
@@ -227,7 +231,7 @@ class FakeDiscord:
         self,
         interaction: dict[str, Any],
         predicate: Callable[[dict[str, Any]], bool] | None = None,
-        timeout: float = DEFAULT_WAIT,
+        within: float = DEFAULT_WAIT,
     ) -> dict[str, Any]:
         """The first reply to ``interaction`` carrying content or embeds (and matching ``predicate``)."""
 
@@ -239,7 +243,7 @@ class FakeDiscord:
                     return reply
             return None
 
-        return await self.wait_for(found, timeout)
+        return await self.wait_for(found, within)
 
     def channel_posts(self, channel: str) -> list[dict[str, Any]]:
         """Messages the bot created in ``channel``."""
@@ -247,9 +251,6 @@ class FakeDiscord:
         return [m for m in self.guild.messages.values() if m["channel_id"] == cid and m["author"]["bot"]]
 
     # -- internals -------------------------------------------------------------------------------------------------
-    def _snowflake(self) -> str:
-        return str(payloads.SNOWFLAKE_BASE + next(self._ids))
-
     def _command_id(self, name: str, kind: int) -> str:
         for commands in self.commands.values():
             for command in commands:
@@ -344,163 +345,12 @@ class FakeDiscord:
                         headers,
                     )
                 message, code = ERRORS.get(failure.status, ("Error", 0))
-                return failure.status, {"message": message, "code": code}, {}
+                return failure.status, {"message": message, "code": failure.code or code}, {}
         return None
 
     def _route(self, call: Call) -> tuple[int, Any, dict[str, str]]:
-        for method, pattern, handler in _ROUTES:
+        for method, pattern, handler in ROUTES:
             if method == call.method and (match := pattern.fullmatch(call.path)):
                 status, answer = handler(self, call, *match.groups())
                 return status, answer, {}
         return 404, {"message": f"fake Discord has no route {call.method} {call.path}", "code": 0}, {}
-
-    # -- REST handlers (each returns status, json) -------------------------------------------------------------------
-    def _me(self, call: Call) -> tuple[int, Any]:
-        return 200, self.guild.users["bot"]
-
-    def _application(self, call: Call) -> tuple[int, Any]:
-        return 200, payloads.application(self.guild)
-
-    def _gateway_bot(self, call: Call) -> tuple[int, Any]:
-        return 200, {
-            "url": self.gateway_url,
-            "shards": 1,
-            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
-        }
-
-    def _sync_commands(self, call: Call, app_id: str, guild_id: str | None = None) -> tuple[int, Any]:
-        defaults = {"description": "", "options": [], "default_member_permissions": None, "nsfw": False}
-        synced = [
-            {**defaults, **c, "id": c.get("id") or self._snowflake(), "application_id": app_id, "version": "1"}
-            for c in call.body
-        ]
-        if guild_id is not None:
-            synced = [dict(c, guild_id=guild_id) for c in synced]
-        self.commands[guild_id or "global"] = synced
-        return 200, synced
-
-    def _create_message(self, call: Call, channel_id: str) -> tuple[int, Any]:
-        self._channel(channel_id)
-        message = payloads.message(self.guild, self._snowflake(), channel_id, self.guild.users["bot"], "", call.body)
-        self.guild.messages[message["id"]] = message
-        asyncio.get_running_loop().create_task(self.dispatch("MESSAGE_CREATE", message))  # the bot sees its own posts
-        return 200, message
-
-    def _get_message(self, call: Call, channel_id: str, message_id: str) -> tuple[int, Any]:
-        message = self.guild.messages.get(message_id)
-        if message is None or message["channel_id"] != channel_id:
-            return 404, {"message": "Unknown Message", "code": 10008}
-        return 200, message
-
-    def _edit_message(self, call: Call, channel_id: str, message_id: str) -> tuple[int, Any]:
-        status, message = self._get_message(call, channel_id, message_id)
-        if status == 200:
-            message.update({k: v for k, v in call.body.items() if k in ("content", "embeds", "components")})
-            message["edited_timestamp"] = _now()
-        return status, message
-
-    def _delete_message(self, call: Call, channel_id: str, message_id: str) -> tuple[int, Any]:
-        status, message = self._get_message(call, channel_id, message_id)
-        if status != 200:
-            return status, message
-        message["deleted"] = True
-        del self.guild.messages[message_id]
-        return 204, None
-
-    def _react(self, call: Call, channel_id: str, message_id: str, emoji: str) -> tuple[int, Any]:
-        status, message = self._get_message(call, channel_id, message_id)
-        return (204, None) if status == 200 else (status, message)
-
-    def _get_member(self, call: Call, guild_id: str, user_id: str) -> tuple[int, Any]:
-        self._check_guild(guild_id)
-        member = self.guild.member_by_id(user_id)
-        return (200, member) if member else (404, {"message": "Unknown Member", "code": 10007})
-
-    def _edit_member(self, call: Call, guild_id: str, user_id: str) -> tuple[int, Any]:
-        status, member = self._get_member(call, guild_id, user_id)
-        if status == 200 and "communication_disabled_until" in call.body:
-            member["communication_disabled_until"] = call.body["communication_disabled_until"]
-        return status, member
-
-    def _get_channel(self, call: Call, channel_id: str) -> tuple[int, Any]:
-        return 200, self._channel(channel_id)
-
-    def _interaction_callback(self, call: Call, interaction_id: str, token: str) -> tuple[int, Any]:
-        kind = call.body["type"]
-        data = call.body.get("data") or {}
-        response: dict[str, Any] = {
-            "interaction": {
-                "id": interaction_id,
-                "type": 2,
-                "response_message_loading": kind == 5,
-                "response_message_ephemeral": bool(data.get("flags", 0) & 64),
-            }
-        }
-        if kind in (4, 5):
-            message = payloads.message(
-                self.guild, self._snowflake(), self.guild.channels["general"]["id"], self.guild.users["bot"], "", data
-            )
-            self.guild.interaction_messages[token] = message
-            response["interaction"]["response_message_id"] = message["id"]
-            response["resource"] = {"type": kind, "message": message}
-        elif kind in (6, 7):  # (deferred) update of the message the clicked component is on
-            message = self.guild.messages[self.interactions[token]["message"]["id"]]
-            if kind == 7:
-                message.update({k: v for k, v in data.items() if k in ("content", "embeds", "components")})
-            self.guild.interaction_messages[token] = message
-            response["resource"] = {"type": kind, "message": message}
-        elif kind == 8:
-            response["resource"] = {"type": kind}
-        return 200, response
-
-    def _webhook_message(self, call: Call, app_id: str, token: str, which: str | None = None) -> tuple[int, Any]:
-        original = self.guild.interaction_messages.get(token)
-        if which == "@original" and original is not None:
-            if call.method == "PATCH":
-                original.update({k: v for k, v in call.body.items() if k in ("content", "embeds", "components")})
-            return 200, original
-        body = call.body if isinstance(call.body, dict) else {}
-        return 200, payloads.message(
-            self.guild, self._snowflake(), self.guild.channels["general"]["id"], self.guild.users["bot"], "", body
-        )
-
-    def _channel(self, channel_id: str) -> dict[str, Any]:
-        for channel in self.guild.channels.values():
-            if channel["id"] == channel_id:
-                return channel
-        raise KeyError("Channel")
-
-    def _check_guild(self, guild_id: str) -> None:
-        if guild_id != self.guild.id:
-            raise KeyError("Guild")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-_S = r"(\d+)"
-_ROUTES: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
-    (method, re.compile(path), handler)
-    for method, path, handler in [
-        ("GET", r"/users/@me", FakeDiscord._me),
-        ("GET", r"/oauth2/applications/@me", FakeDiscord._application),
-        ("GET", r"/applications/@me", FakeDiscord._application),
-        ("GET", r"/gateway/bot", FakeDiscord._gateway_bot),
-        ("GET", r"/gateway", FakeDiscord._gateway_bot),
-        ("PUT", rf"/applications/{_S}/commands", FakeDiscord._sync_commands),
-        ("PUT", rf"/applications/{_S}/guilds/{_S}/commands", FakeDiscord._sync_commands),
-        ("GET", rf"/channels/{_S}", FakeDiscord._get_channel),
-        ("POST", rf"/channels/{_S}/messages", FakeDiscord._create_message),
-        ("GET", rf"/channels/{_S}/messages/{_S}", FakeDiscord._get_message),
-        ("PATCH", rf"/channels/{_S}/messages/{_S}", FakeDiscord._edit_message),
-        ("DELETE", rf"/channels/{_S}/messages/{_S}", FakeDiscord._delete_message),
-        ("PUT", rf"/channels/{_S}/messages/{_S}/reactions/([^/]+)/@me", FakeDiscord._react),
-        ("GET", rf"/guilds/{_S}/members/{_S}", FakeDiscord._get_member),
-        ("PATCH", rf"/guilds/{_S}/members/{_S}", FakeDiscord._edit_member),
-        ("POST", rf"/interactions/{_S}/([^/]+)/callback", FakeDiscord._interaction_callback),
-        ("POST", rf"/webhooks/{_S}/([^/]+)", FakeDiscord._webhook_message),
-        ("GET", rf"/webhooks/{_S}/([^/]+)/messages/(@original|\d+)", FakeDiscord._webhook_message),
-        ("PATCH", rf"/webhooks/{_S}/([^/]+)/messages/(@original|\d+)", FakeDiscord._webhook_message),
-    ]
-]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from tests.fakes._telegram_payloads import (
     BOT_ID,
@@ -29,13 +29,13 @@ from tests.fakes._telegram_payloads import (
 )
 
 
-@dataclass
+@dataclass(eq=False)  # each call is itself: two identical requests are still two calls
 class Call:
     """One request the bot made: the method, its decoded parameters and the status the fake answered."""
 
     method: str
     params: dict[str, Any]
-    status: int = 200
+    status: int = 0  # 0 until answered
     result: Any = None  # what the fake answered on success (a sent message has its ``message_id`` here)
 
 
@@ -69,7 +69,8 @@ class FakeTelegramServer:
     def __init__(self, token: str = DEFAULT_TOKEN) -> None:
         self.token = token
         self.calls: list[Call] = []
-        self.webhook: dict[str, Any] | None = None
+        self.webhook: dict[str, Any] | None = None  # setWebhook's parameters while a webhook is set
+        self.deliveries: list[int] = []  # HTTP statuses of the bot's webhook answering each delivered update
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(100)
@@ -85,7 +86,7 @@ class FakeTelegramServer:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)  # its paths hold the token
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -117,12 +118,7 @@ class FakeTelegramServer:
         return f"{self.url}/file/bot"
 
     # ---- test controls ------------------------------------------------------------------------------------------
-    def add_chat(
-        self,
-        chat_id: int,
-        chat_type: str = "supergroup",
-        title: str | None = "Test group",
-    ) -> None:
+    def add_chat(self, chat_id: int, chat_type: str = "supergroup", title: str | None = "Test group") -> None:
         """Register a chat; the bot is an administrator of groups unless ``set_member`` says otherwise."""
         chat = _Chat(chat_id, chat_type, None if chat_type == "private" else title)
         if chat_type != "private":
@@ -190,11 +186,22 @@ class FakeTelegramServer:
         return query_id
 
     async def push_update(self, update: dict[str, Any]) -> int:
-        """Queue a raw update for ``getUpdates``; returns its ``update_id``."""
+        """Queue a raw update for ``getUpdates``, or POST it to the webhook once one is set; returns its id."""
         update_id = next(self._update_ids)
-        self._updates.append({"update_id": update_id, **update})
-        await self._notify()
+        if self.webhook is not None:
+            await self._deliver({"update_id": update_id, **update})
+        else:
+            self._updates.append({"update_id": update_id, **update})
+            await self._notify()
         return update_id
+
+    async def _deliver(self, update: dict[str, Any]) -> None:
+        """What Telegram does in webhook mode: POST the update with the secret the bot chose."""
+        assert self.webhook is not None
+        secret = self.webhook.get("secret_token")
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+        async with ClientSession() as session, session.post(self.webhook["url"], json=update, headers=headers) as reply:
+            self.deliveries.append(reply.status)
 
     def message(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
         """A message as the fake currently knows it (None once deleted)."""
@@ -208,20 +215,27 @@ class FakeTelegramServer:
         method: str,
         predicate: Callable[[dict[str, Any]], bool] = lambda params: True,
         *,
-        timeout: float = 60,
+        status: int | None = None,
+        answered: bool = True,
+        within: float = 60,
         start: int = 0,
     ) -> Call:
-        """The first call of ``method`` from index ``start`` whose params satisfy ``predicate``; bounded wait."""
+        """The first call of ``method`` from index ``start`` whose params satisfy ``predicate``, within seconds.
+
+        By default only calls already answered count (``status`` may require one answer); ``answered=False`` also
+        counts a call still in progress, such as a long poll.
+        """
+
+        def matches(call: Call) -> bool:
+            if call.method != method or (answered and not call.status):
+                return False
+            return (status is None or call.status == status) and predicate(call.params)
 
         def find() -> Call | None:
-            return next(
-                (c for c in self.calls[start:] if c.method == method and predicate(c.params)),
-                None,
-            )
+            return next((call for call in self.calls[start:] if matches(call)), None)
 
-        async with asyncio.timeout(timeout):
-            async with self._changed:
-                await self._changed.wait_for(lambda: find() is not None)
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: find() is not None)
         found = find()
         assert found is not None
         return found
@@ -231,26 +245,27 @@ class FakeTelegramServer:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token:
             return error_response(401, "Unauthorized")
-        params = await read_params(request)
-        call = Call(method, params)
+        call = Call(method, await read_params(request))
         self.calls.append(call)
         await self._notify()
-        failure = self._take_failure(method)
+        response = await self._answer(call)
+        call.status = response.status
+        await self._notify()
+        return response
+
+    async def _answer(self, call: Call) -> web.Response:
+        failure = self._take_failure(call.method)
         if failure is not None:
-            call.status = failure.status
             extra = {"parameters": {"retry_after": failure.retry_after}} if failure.retry_after else {}
             return error_response(failure.status, failure.description, **extra)
-        handler = getattr(self, f"_api_{method.lower()}", None)
+        handler = getattr(self, f"_api_{call.method.lower()}", None)
         if handler is None:
-            call.status = 404
             return error_response(404, "Not Found")
         try:
-            result = await handler(params)
+            call.result = await handler(call.params)
         except _ApiError as error:
-            call.status = error.status
             return error_response(error.status, error.description)
-        call.result = result
-        return web.json_response({"ok": True, "result": result})
+        return web.json_response({"ok": True, "result": call.result})
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)
@@ -276,9 +291,9 @@ class FakeTelegramServer:
         offset = int(params.get("offset") or 0)
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
-        timeout = float(params.get("timeout") or 0)
+        poll_seconds = float(params.get("timeout") or 0)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout), self._changed:
+            async with asyncio.timeout(poll_seconds), self._changed:
                 await self._changed.wait_for(lambda: bool(self._updates) or self._closing)
         return list(self._updates)
 
@@ -377,19 +392,10 @@ class FakeTelegramServer:
     # ---- internals ----------------------------------------------------------------------------------------------
     def _bot_is_admin(self, chat_id: int) -> bool:
         chat = self._chats[chat_id]
-        return chat.type == "private" or chat.members.get(BOT_ID) in (
-            "administrator",
-            "creator",
-        )
+        return chat.type == "private" or chat.members.get(BOT_ID) in ("administrator", "creator")
 
     def _new_message(
-        self,
-        chat_id: int,
-        sender: dict[str, Any],
-        text: str,
-        *,
-        date: int,
-        caption: bool = False,
+        self, chat_id: int, sender: dict[str, Any], text: str, *, date: int, caption: bool = False
     ) -> dict[str, Any]:
         if chat_id not in self._chats:
             raise _ApiError(400, "Bad Request: chat not found")

@@ -1,4 +1,4 @@
-"""Shared by the operations tests: the environment `python -m bot` gets, and what a cleanly closed database looks like."""
+"""Shared by the operations tests: the environment `python -m bot` gets; what a cleanly closed database looks like."""
 
 from __future__ import annotations
 

@@ -16,12 +16,13 @@ from tests.tiny_models import TinyModels
 @pytest.fixture
 def missing_model_yaml(tmp_path: Path) -> Path:
     path = tmp_path / "models.yaml"
-    path.write_text("default: gone\nmodels:\n  gone: {task: multi_label, source: {path: no-such-folder}, runtime: onnx}\n")
+    path.write_text("default: gone\nmodels:\n  gone: {task: multi_label, source: {path: nowhere}, runtime: onnx}\n")
     return path
 
 
-def health(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, models_yaml: Path, database: Path,
-           *args: str) -> tuple[int, list[str], list[str]]:
+def health(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, models_yaml: Path, database: Path, *args: str
+) -> tuple[int, list[str], list[str]]:
     """``main(["health", *args])`` in this process: (exit code, stdout lines, stderr lines)."""
     for key, value in bot_env(models_yaml, database).items():
         monkeypatch.setenv(key, value)
@@ -43,11 +44,11 @@ def test_python_m_bot_health_prints_one_line_and_exits_0_when_healthy(tiny_model
 
 
 def test_a_database_whose_folder_cannot_be_made_is_exit_1_with_one_line(
-    tiny_models: TinyModels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    missing_model_yaml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    code, out, err = health(monkeypatch, capsys, tiny_models.models_yaml, blocker / "bot.sqlite3")
+    code, out, err = health(monkeypatch, capsys, missing_model_yaml, blocker / "bot.sqlite3", "--no-model")
     assert code == 1
     assert out == []
     assert len(err) == 1, err
@@ -55,11 +56,11 @@ def test_a_database_whose_folder_cannot_be_made_is_exit_1_with_one_line(
 
 
 def test_a_file_that_is_not_a_database_is_exit_1_and_left_untouched(
-    tiny_models: TinyModels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    missing_model_yaml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     database = tmp_path / "bot.sqlite3"
     database.write_bytes(b"precious notes, not SQLite " * 100)
-    code, _, err = health(monkeypatch, capsys, tiny_models.models_yaml, database)
+    code, _, err = health(monkeypatch, capsys, missing_model_yaml, database, "--no-model")
     assert code == 1
     assert len(err) == 1, err
     assert err[0].startswith("error: unhealthy: database: ") and "not a usable SQLite database" in err[0]
@@ -118,7 +119,7 @@ def test_a_write_lock_that_is_never_released_is_unhealthy(
     stuck = sqlite3.connect(database, isolation_level=None)
     try:
         stuck.execute("BEGIN EXCLUSIVE")  # a process that hangs holding the write lock
-        code, _, err = health(monkeypatch, capsys, missing_model_yaml, database, "--no-model")
+        code, _, err = health(monkeypatch, capsys, missing_model_yaml, database, "--no-model", "--lock-timeout", "0.5")
     finally:
         stuck.close()
     assert code == 1

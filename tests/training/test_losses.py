@@ -50,7 +50,7 @@ def _keras_loss(labels: np.ndarray, logits: np.ndarray, **fit_args) -> float:
 
 
 def test_keras_class_weight_weights_samples_by_argmax_not_labels():
-    """The original passed class_weight: a row that is toxic AND a threat gets the toxic weight, never the threat one."""
+    """The original passed class_weight: a toxic AND threat row gets the toxic weight, never the threat one."""
     weights = positive_weights(np.eye(6)[[0] * 30 + [1, 2, 2, 3, 4, 4, 5, 5]], "original")
     toxic, threat = float(weights[0]), float(weights[3])
     row = np.array([[1, 0, 0, 1, 0, 0]], dtype=np.float32)  # toxic + threat

@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
 from bot.core.labels import TOXICITY_LABELS
+from tests.training.conftest import f1_at
 from training.evaluate import compute_metrics, render_markdown
 from training.thresholds import best_f1_threshold, choose_thresholds, prevalence_weights
 
@@ -24,8 +25,9 @@ def test_max_f1_threshold_beats_every_other_cut():
     for column in range(6):
         truth, score = labels[:, column], scores[:, column]
         choice = best_f1_threshold(truth, score)
-        brute = max(f1_score(truth, score >= cut) for cut in np.unique(score))
-        assert f1_score(truth, score >= choice.threshold) == pytest.approx(brute)  # rounding kept the cut's row
+        brute = f1_at(truth, score, np.unique(score)).max()
+        assert f1_at(truth, score, [choice.threshold])[0] == pytest.approx(brute)  # rounding kept the cut's row
+        assert f1_score(truth, score >= choice.threshold) == pytest.approx(brute)
         assert choice.f1 == pytest.approx(brute)
         assert choice.positives == int(truth.sum())
 
@@ -65,7 +67,8 @@ def test_weighted_roc_auc_equals_the_auc_with_non_toxic_rows_repeated():
     for column, name in enumerate(TOXICITY_LABELS):
         expected = roc_auc_score(labels[repeated, column], scores[repeated, column])
         assert metrics["per_label"][name]["roc_auc_weighted"] == pytest.approx(expected)
-        assert metrics["per_label"][name]["roc_auc"] == pytest.approx(roc_auc_score(labels[:, column], scores[:, column]))
+        plain = roc_auc_score(labels[:, column], scores[:, column])
+        assert metrics["per_label"][name]["roc_auc"] == pytest.approx(plain)
     assert metrics["mean"]["roc_auc_weighted"] == pytest.approx(
         np.mean([row["roc_auc_weighted"] for row in metrics["per_label"].values()])
     )

@@ -11,7 +11,14 @@ from bot.core.registry import load_registry
 from training.models_entry import EntryError, build_entry, merge_entry, relative_source, write_entry
 
 REPO_MODELS_YAML = Path(__file__).resolve().parents[2] / "models.yaml"
-THRESHOLDS = {"toxic": 0.61234, "severe_toxic": 0.2, "obscene": 0.5, "threat": 0.3, "insult": 0.45, "identity_hate": 0.4}
+THRESHOLDS = {
+    "toxic": 0.61234,
+    "severe_toxic": 0.2,
+    "obscene": 0.5,
+    "threat": 0.3,
+    "insult": 0.45,
+    "identity_hate": 0.4,
+}
 
 
 @pytest.fixture

@@ -33,12 +33,14 @@ TF_WEIGHTS = "tf_model.h5"
 HUB_PATTERNS = ("*.json", "*.txt", "*.model", TF_WEIGHTS)
 # Padding slots one extra forward pass is worth when splitting a batch by length (see ``length_groups``).
 DEFAULT_GROUP_OVERHEAD = 64
+# Rows per forward pass at most, so a caller's huge batch cannot make one huge attention tensor.
+MAX_PASS_ROWS = 64
 
 
 def default_cache_root(cache_dir: str | Path | None) -> Path:
     """``<cache_dir>/onnx``; without a cache dir, under ``$XDG_CACHE_HOME`` (or ``~/.cache``)."""
     if cache_dir is None:
-        cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "chat-moderation-bot"
+        cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "toxic-moderation-bot"
     return Path(cache_dir) / "onnx"
 
 
@@ -128,11 +130,14 @@ class OnnxBackend:
         lengths = [len(item.ids) for item in encodings]
         groups = length_groups(lengths, self.group_overhead) if len(texts) > 1 else [np.arange(len(texts))]
         logits: np.ndarray | None = None
-        for group in groups:
-            out = self._run([encodings[index].ids for index in group], max(lengths[index] for index in group))
+        passes = [
+            group[start : start + MAX_PASS_ROWS] for group in groups for start in range(0, len(group), MAX_PASS_ROWS)
+        ]
+        for rows in passes:
+            out = self._run([encodings[index].ids for index in rows], max(lengths[index] for index in rows))
             if logits is None:
                 logits = np.empty((len(texts), out.shape[1]), dtype=np.float32)
-            logits[group] = out
+            logits[rows] = out
         assert logits is not None  # texts is never empty here
         return logits, truncated
 
@@ -211,7 +216,7 @@ def load(
     tf_dir: Callable[[], Path]
     if isinstance(source, HubSource):
         key = CacheKey(f"hub:{source.hub}", source.revision, quantization or "fp32")
-        tf_dir = functools.partial(_download, spec, source)  # called only on a cache miss
+        tf_dir = functools.partial(_download, spec, source, cache_dir)  # called only on a cache miss
     else:
         folder = source.path
         if not folder.is_dir():
@@ -244,12 +249,15 @@ def load(
     raise AssertionError("unreachable")
 
 
-def _download(spec: ModelSpec, source: HubSource) -> Path:
-    """Fetch the TF snapshot through the Hugging Face cache (network on first use only)."""
+def _download(spec: ModelSpec, source: HubSource, cache_dir: str | Path | None) -> Path:
+    """Fetch the TF snapshot into the Hugging Face cache (``cache_dir`` like the TF backend; network on first use)."""
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(source.hub, revision=source.revision, allow_patterns=list(HUB_PATTERNS)))
+        folder = snapshot_download(
+            source.hub, revision=source.revision, cache_dir=cache_dir, allow_patterns=list(HUB_PATTERNS)
+        )
+        return Path(folder)
     except Exception as error:  # offline, unknown repo, revision gone ...
         raise ModelLoadError(
             spec.name, f"cannot fetch {source.hub}@{source.revision} to convert it to ONNX: {error}"

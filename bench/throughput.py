@@ -101,7 +101,8 @@ def prepare_model(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str,
         tiny = work / "tiny"
         if not (tiny / "models.yaml").is_file():
             print("building the tiny test model ...", file=sys.stderr)
-            subprocess.run([sys.executable, "-m", "tests.tiny_models", str(tiny)], cwd=REPO, check=True)
+            build = [sys.executable, "-m", "tests.tiny_models", str(tiny)]
+            subprocess.run(build, cwd=REPO, check=True, stdout=sys.stderr)
         model_dir = tiny / "tiny-toxic"
     model_dir = model_dir.resolve()
     exported = work / f"onnx-{model_dir.name}-{folder_fingerprint(model_dir)}"

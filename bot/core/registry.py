@@ -55,6 +55,8 @@ class ModelSpec(BaseModel):
     max_length: int = Field(default=512, ge=8, le=8192)
     thresholds: dict[str, float] = Field(default_factory=dict)
     labels: tuple[str, ...] | None = None
+    # onnx only: the graph to serve or convert to; default: int8 when the folder ships it, else fp32
+    quantization: Literal["fp32", "int8"] | None = None
 
     @field_validator("name")
     @classmethod

@@ -112,6 +112,9 @@ def export(
         "max_length": model.max_length,
         "threshold_rule": rule,
         "recipe": recipe.get("name"),
+        # served the way it was trained: the bot's ONNX backend keeps the start and the end of long texts
+        "truncation": recipe.get("truncation", "head"),
+        "head_share": recipe.get("head_share", 0.75),
         "best_epoch": best.get("epoch"),
         "validation_mean_roc_auc": best.get("val_mean_auc"),
     }

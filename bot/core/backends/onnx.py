@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from bot.core.backends.base import Prediction, activate, cap_text, resolve_labels
+from bot.core.backends.base import Prediction, activate, cap_text, keep_head_and_tail, resolve_labels
 from bot.core.backends.onnx_cache import CacheKey, OnnxCache, folder_fingerprint
 from bot.core.errors import ModelLoadError
 from bot.core.registry import HubSource, ModelSpec
@@ -97,6 +97,7 @@ class OnnxBackend:
         pad_id: int = 0,
         group_overhead: int = DEFAULT_GROUP_OVERHEAD,
         graph: Path | None = None,
+        head_share: float | None = None,
     ) -> None:
         self.session = session
         self.graph = graph  # the file the session was opened from
@@ -106,8 +107,12 @@ class OnnxBackend:
         self.pad_id = pad_id
         self.group_overhead = group_overhead
         self.labels: tuple[str, ...] = ()
+        self.head_share = head_share  # set: long texts keep their start and end, as the model was trained
         tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length)
+        if head_share is None:
+            tokenizer.enable_truncation(max_length)
+        else:
+            tokenizer.no_truncation()
         self._inputs = {
             item.name: np.int32 if item.type == "tensor(int32)" else np.int64 for item in session.get_inputs()
         }
@@ -120,24 +125,27 @@ class OnnxBackend:
         """Raw logits (n, outputs) and the truncation flags (n,) of ``texts``."""
         capped = [cap_text(text, self.max_length) for text in texts]
         encodings = self.tokenizer.encode_batch(capped)
+        if self.head_share is None:
+            rows = [item.ids for item in encodings]
+            cut = [bool(item.overflowing) for item in encodings]
+        else:
+            rows = [keep_head_and_tail(item.ids, self.max_length, self.head_share) for item in encodings]
+            cut = [len(item.ids) > self.max_length for item in encodings]
         truncated = np.array(
-            [
-                bool(item.overflowing) or len(short) < len(text)
-                for item, short, text in zip(encodings, capped, texts, strict=True)
-            ],
+            [was_cut or len(short) < len(text) for was_cut, short, text in zip(cut, capped, texts, strict=True)],
             dtype=bool,
         )
-        lengths = [len(item.ids) for item in encodings]
+        lengths = [len(ids) for ids in rows]
         groups = length_groups(lengths, self.group_overhead) if len(texts) > 1 else [np.arange(len(texts))]
         logits: np.ndarray | None = None
         passes = [
             group[start : start + MAX_PASS_ROWS] for group in groups for start in range(0, len(group), MAX_PASS_ROWS)
         ]
-        for rows in passes:
-            out = self._run([encodings[index].ids for index in rows], max(lengths[index] for index in rows))
+        for chosen in passes:
+            out = self._run([rows[index] for index in chosen], max(lengths[index] for index in chosen))
             if logits is None:
                 logits = np.empty((len(texts), out.shape[1]), dtype=np.float32)
-            logits[rows] = out
+            logits[chosen] = out
         assert logits is not None  # texts is never empty here
         return logits, truncated
 
@@ -167,6 +175,14 @@ def find_graph(folder: Path, quantization: str | None = None) -> Path | None:
     return next((folder / name for name in names if (folder / name).is_file()), None)
 
 
+def head_tail_share(config: dict) -> float | None:
+    """The head share when the model was trained with ``head_tail`` truncation (the export records it), else None."""
+    moderation = config.get("moderation") or {}
+    if moderation.get("truncation") != "head_tail":
+        return None
+    return float(moderation.get("head_share", 0.75))
+
+
 def open_folder(spec: ModelSpec, folder: Path, graph: Path, *, threads: int | None = None) -> OnnxBackend:
     """Open an ONNX model folder for ``spec``: session, tokenizer, labels (checked on a warm-up batch)."""
     for name in ("tokenizer.json", "config.json"):
@@ -189,6 +205,7 @@ def open_folder(spec: ModelSpec, folder: Path, graph: Path, *, threads: int | No
         max_length=max_length,
         pad_id=config.get("pad_token_id") or 0,
         graph=graph,
+        head_share=head_tail_share(config),
     )
     warm, _ = backend.logits(["warm-up"])  # also allocates the arena before the first real message
     backend.labels = resolve_labels(spec, config.get("id2label"), warm.shape[1])

@@ -118,7 +118,8 @@ def read_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").split("\n")[:-1]
 
 
-SET_NAMES = ("jigsaw_eval", "davidson2017", "tweeteval_offensive", "tweeteval_hate", "hatecheck")
+TWEET_SETS = ("davidson2017", "tweeteval_offensive", "tweeteval_hate")
+SET_NAMES = ("jigsaw_eval", *TWEET_SETS, "hatecheck")
 
 
 def load_sets(root: Path) -> dict[str, tuple[list[str], object]]:
@@ -178,8 +179,10 @@ def markdown(results: dict[str, dict], labels: Sequence[str]) -> str:
         ("mean_roc_auc_weighted", "**mean (prevalence-weighted)**"),
     ):
         lines.append(f"| {title} | " + " | ".join(f"**{results[n]['jigsaw_eval'][key]:.4f}**" for n in names) + " |")
-    lines += ["", "| tweets | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
-    for dataset in ("davidson2017", "tweeteval_offensive", "tweeteval_hate"):
+    tweet_sets = [name for name in TWEET_SETS if name in results[names[0]]]
+    if tweet_sets:
+        lines += ["", "| tweets | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    for dataset in tweet_sets:
         for metric in ("roc_auc", "any_label", "acting_labels"):
             cells = []
             for n in names:
@@ -188,6 +191,8 @@ def markdown(results: dict[str, dict], labels: Sequence[str]) -> str:
                     f"{value:.3f}" if metric == "roc_auc" else f"P {value['precision']:.2f} / R {value['recall']:.2f}"
                 )
             lines.append(f"| {dataset} {metric} | " + " | ".join(cells) + " |")
+    if "hatecheck" not in results[names[-1]]:
+        return "\n".join(lines)
     first = results[names[-1]]["hatecheck"]
     lines += [
         "",
@@ -226,10 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         backend = load_variant(variant, shipped)
         results[variant.name] = evaluate(backend, sets, thresholds)
-    table = markdown(results, backend.labels)
-    print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"model": shipped.name, "thresholds": thresholds, "results": results}, indent=2))
+    table = markdown(results, backend.labels)
+    print(table)
     args.out.with_suffix(".md").write_text(table + "\n")
     return 0
 

@@ -272,15 +272,16 @@ def _classification(
 
 
 def summarize(spec: ModelSpec, labels: tuple[str, ...], scores: tuple[float, ...]) -> Summary:
-    """The original demo's verdict: toxic = toxic >= its threshold, plus the top label other than toxic."""
+    """The original demo's verdict, plus the top label other than toxic.
+
+    Toxic when any label reaches its threshold: with per-label thresholds a threat can pass its own while the
+    ``toxic`` score stays under toxic's, and "not toxic" beside a flagged threat would contradict the table.
+    """
     by_label = dict(zip(labels, scores, strict=True))
     if spec.task is Task.SINGLE_LABEL:
         label = max(by_label, key=by_label.__getitem__)
         return Summary(label=label, score=by_label[label], toxic=None)
-    if "toxic" in by_label:
-        toxic = by_label["toxic"] >= spec.threshold("toxic")
-    else:  # a multi-label model without a "toxic" label: toxic when any label reaches its threshold
-        toxic = any(score >= spec.threshold(label) for label, score in by_label.items())
+    toxic = any(score >= spec.threshold(label) for label, score in by_label.items())
     others = {label: score for label, score in by_label.items() if label != "toxic"} or by_label
     label = max(others, key=others.__getitem__)
     return Summary(label=label, score=others[label], toxic=toxic)

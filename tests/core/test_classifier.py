@@ -337,3 +337,25 @@ async def test_a_cancelled_caller_does_not_disturb_the_others(registry, loader) 
     assert cancelled.cancelled()
     assert result.summary.toxic is False
     assert all("you idiot" not in batch for batch in loader.backends["tiny-toxic"].batches)
+
+
+def test_summary_is_toxic_when_any_label_passes_its_own_threshold() -> None:
+    from bot.core.classifier import summarize
+    from bot.core.registry import ModelSpec
+
+    spec = ModelSpec.model_validate(
+        {
+            "name": "m",
+            "task": "multi_label",
+            "source": {"hub": "o/n"},
+            "runtime": "onnx",
+            "thresholds": {"toxic": 0.8, "threat": 0.7},
+        }
+    )
+    labels = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+
+    threat = summarize(spec, labels, (0.52, 0.1, 0.1, 0.89, 0.3, 0.2))
+    calm = summarize(spec, labels, (0.52, 0.1, 0.1, 0.69, 0.3, 0.2))
+
+    assert threat.toxic is True and threat.label == "threat"
+    assert calm.toxic is False

@@ -22,8 +22,8 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(default=None, alias="BOT_MODEL_CACHE")  # ONNX conversions; HF uses HF_HOME
 
     # classifier tuning
-    max_batch: int = Field(default=32, ge=1, le=512, alias="BOT_MAX_BATCH")
-    max_wait_ms: float = Field(default=5.0, ge=0, le=1000, alias="BOT_MAX_WAIT_MS")
+    max_batch: int = Field(default=16, ge=1, le=512, alias="BOT_MAX_BATCH")  # bench/throughput.py sweep
+    max_wait_ms: float = Field(default=2.0, ge=0, le=1000, alias="BOT_MAX_WAIT_MS")
     model_cache_size: int = Field(default=3, ge=1, le=32, alias="BOT_MODEL_CACHE_SIZE")
 
     # logging

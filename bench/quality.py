@@ -32,8 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.core.backends.base import load_backend
 from bot.core.registry import ModelSpec, load_registry
 from bot.storage.records import DEFAULT_ACTING_LABELS
-
-TOXIC_PREVALENCE = 0.096  # full Kaggle train set (jigsaw/SOURCE.md)
+from training.thresholds import FULL_DATA_PREVALENCE, prevalence_weights
 
 
 @dataclass(frozen=True)
@@ -75,15 +74,9 @@ def score(backend, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     return out
 
 
-def prevalence_weights(toxic: np.ndarray, prevalence: float = TOXIC_PREVALENCE) -> np.ndarray:
-    """Rows with toxic = 0 weigh T x (1 - p) / (p x (N - T)), toxic rows 1 (jigsaw/SOURCE.md)."""
-    n, t = len(toxic), int(toxic.sum())
-    return np.where(toxic > 0, 1.0, t * (1 - prevalence) / (prevalence * (n - t)))
-
-
 def jigsaw_metrics(probabilities: np.ndarray, frame: pd.DataFrame, labels: Sequence[str]) -> dict:
     truth = frame[list(labels)].to_numpy()
-    weights = prevalence_weights(frame["toxic"].to_numpy())
+    weights = prevalence_weights(truth, labels, FULL_DATA_PREVALENCE)
     plain = {label: roc_auc_score(truth[:, i], probabilities[:, i]) for i, label in enumerate(labels)}
     weighted = {
         label: roc_auc_score(truth[:, i], probabilities[:, i], sample_weight=weights) for i, label in enumerate(labels)

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="fine-tune a recipe on a Jigsaw-format CSV")
     train.add_argument("--config", type=_recipe, default=CONFIGS / "minilm.yaml", help="recipe name or YAML path")
-    train.add_argument("--data", type=Path, required=True, help="CSV, e.g. ../shared/data/jigsaw/train.csv")
+    train.add_argument("--data", type=Path, required=True, help="a Jigsaw-format CSV (id, comment_text, labels)")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override recipe fields")
     train.set_defaults(func=_train)
 

@@ -12,7 +12,6 @@ import importlib
 import logging
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
@@ -135,10 +134,8 @@ def _load_serve(module: str) -> Serve:
 
 
 def _prepare_environment(settings: Settings) -> None:
-    """Logging to stderr at LOG_LEVEL; TensorFlow and transformers kept quiet (before either is imported)."""
+    """TensorFlow and transformers kept quiet (before either is imported); logging is set up by ``bot.cli``."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    level = getattr(logging, settings.log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

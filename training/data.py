@@ -119,9 +119,19 @@ def pad_batch(rows: Sequence[np.ndarray], pad_id: int, pad_to: int | None = None
 
 
 def iterate_batches(
-    data: Encoded, batch_size: int, *, pad_id: int, chunk: int, seed: int | None, pad_to: int | None = None
-) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
-    """One epoch of padded batches; ``seed=None`` keeps the order (evaluation), else shuffles with bucketing."""
+    data: Encoded,
+    batch_size: int,
+    *,
+    pad_id: int,
+    chunk: int,
+    seed: int | None,
+    pad_to: int | None = None,
+    with_rows: bool = False,
+) -> Iterator[tuple]:
+    """One epoch of padded batches ``(features, labels[, row indices])``.
+
+    ``seed=None`` is for evaluation: no shuffling (sorted by length when ``chunk`` > 0); else shuffles with bucketing.
+    """
     lengths = data.lengths
     if seed is None:
         order = np.argsort(lengths, kind="stable") if chunk > 0 else np.arange(len(lengths))
@@ -130,26 +140,5 @@ def iterate_batches(
         batches = bucketed_batches(lengths, batch_size, chunk, np.random.default_rng(seed))
     for batch in batches:
         ids, mask = pad_batch([data.input_ids[i] for i in batch], pad_id, pad_to)
-        yield {"input_ids": ids, "attention_mask": mask}, data.labels[batch]
-
-
-def tf_dataset(data: Encoded, batch_size: int, *, pad_id: int, chunk: int, seed: int | None, pad_to: int | None = None):
-    """A ``tf.data`` pipeline over :func:`iterate_batches`, reshuffled every epoch, with prefetch."""
-    import tensorflow as tf
-
-    epoch = {"n": 0}
-
-    def generator():
-        epoch_seed = None if seed is None else seed + epoch["n"]
-        epoch["n"] += 1
-        yield from iterate_batches(data, batch_size, pad_id=pad_id, chunk=chunk, seed=epoch_seed, pad_to=pad_to)
-
-    n_labels = data.labels.shape[1]
-    signature = (
-        {
-            "input_ids": tf.TensorSpec((None, None), tf.int32),
-            "attention_mask": tf.TensorSpec((None, None), tf.int32),
-        },
-        tf.TensorSpec((None, n_labels), tf.float32),
-    )
-    return tf.data.Dataset.from_generator(generator, output_signature=signature).prefetch(tf.data.AUTOTUNE)
+        features = {"input_ids": ids, "attention_mask": mask}
+        yield (features, data.labels[batch], batch) if with_rows else (features, data.labels[batch])

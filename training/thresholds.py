@@ -16,16 +16,6 @@ import numpy as np
 
 DEFAULT_THRESHOLD = 0.5
 FULL_DATA_PREVALENCE = 0.096  # share of toxic rows in the full Kaggle training set
-# Share of each label in the full Kaggle training set (159,571 comments; jigsaw/SOURCE.md): the real-traffic base
-# rates at which an act threshold must keep its precision.
-REAL_PREVALENCE = {
-    "toxic": 0.0958,
-    "severe_toxic": 0.0100,
-    "obscene": 0.0529,
-    "threat": 0.0030,
-    "insult": 0.0494,
-    "identity_hate": 0.0088,
-}
 ACT_PRECISION = 0.90  # an automatic action must be right at least this often at real-traffic prevalence
 VAL_PREDICTIONS = "val_predictions.npz"  # written by training.callbacks.SaveBest
 
@@ -85,12 +75,17 @@ def label_prevalence_weights(truth: np.ndarray, prevalence: float) -> np.ndarray
 
 
 def act_threshold(
-    truth: np.ndarray, scores: np.ndarray, prevalence: float, precision_target: float = ACT_PRECISION
+    truth: np.ndarray,
+    scores: np.ndarray,
+    prevalence: float,
+    precision_target: float = ACT_PRECISION,
+    min_support: int = 10,
 ) -> ThresholdChoice:
     """The lowest cut from which precision, at ``prevalence``, stays at or above the target for every higher cut.
 
-    When no cut reaches the target (a rare label whose negatives outnumber it 300 to 1), the cut with the highest
-    precision among those that still catch 5% of the positives: acting stays as careful as the model allows.
+    Cuts with fewer than ``min_support`` positives above them are not allowed to veto (one mislabelled row at the very
+    top would otherwise push the cut to 1). When no cut reaches the target, the cut with the highest precision among
+    those that still catch 5% of the positives: acting stays as careful as the model allows.
     """
     from sklearn.metrics import precision_recall_curve
 
@@ -100,9 +95,9 @@ def act_threshold(
     weights = label_prevalence_weights(truth, prevalence)
     precision, recall, cuts = precision_recall_curve(truth, scores, sample_weight=weights)
     precision, recall = precision[:-1], recall[:-1]
-    # precision of every cut and all above it: the running minimum from the top
-    floor = np.minimum.accumulate(precision[::-1])[::-1]
-    reaching = np.flatnonzero(floor >= precision_target)
+    supported = np.where(recall * positives >= min_support, precision, 1.0)
+    floor = np.minimum.accumulate(supported[::-1])[::-1]  # precision of this cut and every supported cut above it
+    reaching = np.flatnonzero((floor >= precision_target) & (precision >= precision_target))
     if len(reaching):
         best = int(reaching[0])
     else:
@@ -113,6 +108,13 @@ def act_threshold(
     p, r = float(precision[best]), float(recall[best])
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     return ThresholdChoice(threshold, f1, p, r, positives)
+
+
+def abusive_rows(label_rows: np.ndarray) -> np.ndarray:
+    """1 where any known label is positive, 0 where the row is known harmless (toxic = 0), NaN where unknown."""
+    any_positive = np.nansum(label_rows, axis=1) > 0
+    harmless = label_rows[:, 0] == 0  # toxic is the first label: a row known not toxic is harmless
+    return np.where(any_positive, 1.0, np.where(harmless, 0.0, np.nan))
 
 
 @dataclass(frozen=True)
@@ -127,17 +129,24 @@ def choose_operating_points(
     probabilities: np.ndarray,
     label_rows: np.ndarray,
     labels: Sequence[str],
-    prevalence: dict[str, float] | None = None,
     precision_target: float = ACT_PRECISION,
+    prevalence: float = FULL_DATA_PREVALENCE,
 ) -> dict[str, OperatingPoints]:
-    """Per label, on its known validation cells: the max-F1 flag cut and the act cut (never below the flag cut)."""
-    prevalence = {**REAL_PREVALENCE, **(prevalence or {})}
+    """Per label: the max-F1 flag cut on its known cells, and the act cut (never below the flag cut).
+
+    An action is wrong when it hits a harmless message, whatever label fired: the act cut of every label is the
+    lowest one at which at least ``precision_target`` of the messages it acts on are abusive (any label), with
+    harmless rows re-weighted so abusive ones make up ``prevalence`` (real traffic: 9.6% toxic), as a chat would see.
+    """
+    if list(labels[:1]) != ["toxic"]:
+        raise ValueError("operating points need 'toxic' as the first label")
+    abusive = abusive_rows(label_rows)
+    known_abuse = ~np.isnan(abusive)
     points = {}
     for i, name in enumerate(labels):
         known = ~np.isnan(label_rows[:, i])
-        truth, scores = label_rows[known, i], probabilities[known, i]
-        flag = best_f1_threshold(truth, scores)
-        act = act_threshold(truth, scores, prevalence.get(name, FULL_DATA_PREVALENCE), precision_target)
+        flag = best_f1_threshold(label_rows[known, i], probabilities[known, i])
+        act = act_threshold(abusive[known_abuse], probabilities[known_abuse, i], prevalence, precision_target)
         if act.threshold < flag.threshold:
             act = ThresholdChoice(flag.threshold, flag.f1, flag.precision, flag.recall, flag.positives)
         points[name] = OperatingPoints(flag, act)

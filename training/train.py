@@ -236,6 +236,7 @@ def train(config: TrainConfig, data_paths: Sequence[Path], resume: bool = False)
             callbacks=callbacks,
             verbose=2,
         )
+    keras.mixed_precision.set_global_policy("float32")  # models built later in this process (export) are float32
     best_metrics = out / "best" / "metrics.json"
     summary = {
         "wall_seconds": round(time.perf_counter() - started, 1),

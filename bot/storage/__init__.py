@@ -1,7 +1,11 @@
-"""aiosqlite storage: chat settings, the moderation log, strikes, feedback and the admin audit log; migrations."""
+"""The bot's state in SQLite (default) or PostgreSQL: settings, the moderation log, strikes, feedback, audit log.
+
+One SQLAlchemy Core query layer for both engines; Alembic migrations (``migrations/``) run at start.
+"""
 
 from bot.storage.database import Storage
 from bot.storage.errors import StorageBusyError, StorageError, UnknownEventError
+from bot.storage.migrate import head_revision
 from bot.storage.records import (
     ACTION_DONE,
     CHAT_ACTIONS,
@@ -14,14 +18,12 @@ from bot.storage.records import (
     NewEvent,
     excerpt,
 )
-from bot.storage.schema import SCHEMA_VERSION
 
 __all__ = [
     "ACTION_DONE",
     "CHAT_ACTIONS",
     "DEFAULT_ACTING_LABELS",
     "EXCERPT_CHARS",
-    "SCHEMA_VERSION",
     "AuditEntry",
     "ChatSettings",
     "ChatStats",
@@ -32,4 +34,5 @@ __all__ = [
     "StorageError",
     "UnknownEventError",
     "excerpt",
+    "head_revision",
 ]

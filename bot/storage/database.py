@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.types import ChatRef
@@ -19,11 +20,12 @@ from bot.storage.errors import StorageBusyError, StorageError
 from bot.storage.migrate import upgrade
 from bot.storage.queries import lock
 from bot.storage.records import AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent
+from bot.storage.settings_cache import SettingsCache
 
 T = TypeVar("T")
 Work = Callable[[AsyncConnection], Awaitable[T]]
 
-SETTINGS_TTL = 0.5  # seconds another process's settings change may take to show here (see ``get_settings``)
+SETTINGS_TTL = 0.5  # seconds another process's settings change may take to show here (see ``settings_cache``)
 
 
 class Storage:
@@ -42,8 +44,10 @@ class Storage:
         self._engine = engine
         self._name = describe(engine.url)
         self._lock_timeout = lock_timeout
-        self._settings_ttl = settings_ttl
-        self._settings: dict[ChatRef, tuple[float, ChatSettings]] = {}
+        self._settings = SettingsCache(settings_ttl)
+        # one waiter per key in this process: the others queue here instead of each holding a pooled connection
+        # while they wait for the database lock of the same key
+        self._key_locks: weakref.WeakValueDictionary[tuple[str, ...], asyncio.Lock] = weakref.WeakValueDictionary()
         sqlite = engine.dialect.name == "sqlite"
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if sqlite else None
         # an in-memory SQLite database is one connection: reads queue behind writes there
@@ -62,7 +66,7 @@ class Storage:
         """Open ``target`` (a SQLite path, ``sqlite:///path`` or ``postgresql://...``) and migrate it to the newest
         schema. ``schema``: the PostgreSQL schema to use instead of ``public`` (it must exist)."""
         url = database_url(target)
-        engine = create_engine(url, busy_timeout=busy_timeout, schema=schema)
+        engine = create_engine(url, busy_timeout=busy_timeout, schema=schema, pool_timeout=lock_timeout)
         storage = cls(engine, lock_timeout=lock_timeout, settings_ttl=settings_ttl)
         try:
             await storage._write(lambda conn: conn.run_sync(upgrade))
@@ -103,21 +107,8 @@ class Storage:
     # settings and audit -------------------------------------------------------------------------------------------
 
     async def get_settings(self, chat: ChatRef) -> ChatSettings:
-        """The chat's settings, read at most ``settings_ttl`` seconds ago.
-
-        A short cache rather than LISTEN/NOTIFY: it works the same on both engines, holds no extra connection per
-        process and needs no reconnect logic, and bounds how stale another process's change can be (0.5 s).
-        """
-        now = time.monotonic()
-        cached = self._settings.get(chat)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        settings = await self._read(lambda conn: chat_settings.load(conn, chat))
-        if self._settings_ttl > 0:
-            if len(self._settings) > 10_000:
-                self._settings.clear()
-            self._settings[chat] = (now + self._settings_ttl, settings)
-        return settings
+        """The chat's settings as read at most ``settings_ttl`` seconds ago (see ``settings_cache``)."""
+        return await self._settings.get(chat, lambda: self._read(lambda conn: chat_settings.load(conn, chat)))
 
     async def update_settings(
         self, chat: ChatRef, actor_id: str, change: Callable[[ChatSettings], ChatSettings], *, now: float
@@ -134,11 +125,11 @@ class Storage:
                 await chat_settings.record_audit(conn, chat, actor_id, diff, now=now)
             return new
 
-        self._settings.pop(chat, None)
         try:
-            return await self._write(work)
+            async with self._key_locks.setdefault(("settings", chat.platform, chat.chat_id), asyncio.Lock()):
+                return await self._write(work)
         finally:
-            self._settings.pop(chat, None)
+            self._settings.invalidate(chat)
 
     async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]:
         return await self._read(lambda conn: chat_settings.audit_log(conn, chat, limit=limit))
@@ -159,13 +150,16 @@ class Storage:
         the event id (None when it returned no event).
         """
 
+        key = ("strikes", chat.platform, chat.chat_id, author_id)
+
         async def work(conn: AsyncConnection) -> tuple[T, int | None]:
-            await lock(conn, "strikes", chat.platform, chat.chat_id, author_id)
+            await lock(conn, *key)
             prior = await events.count_strikes(conn, chat, author_id, since=since)
             result, event = decide(prior)
             return result, None if event is None else await events.insert(conn, event)
 
-        return await self._write(work)
+        async with self._key_locks.setdefault(key, asyncio.Lock()):
+            return await self._write(work)
 
     async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int:
         return await self._read(lambda conn: events.count_strikes(conn, chat, author_id, since=since))
@@ -236,8 +230,8 @@ class Storage:
                 try:
                     async with self._transaction(write) as conn:
                         return await work(conn)
-                except DBAPIError as error:
-                    if not is_busy(error):
+                except (DBAPIError, PoolTimeout) as error:
+                    if isinstance(error, DBAPIError) and not is_busy(error):
                         if isinstance(error, IntegrityError):
                             raise StorageError(f"the database refused the write: {_first_line(error)}") from error
                         raise StorageError(f"database error in {self.name}: {_first_line(error)}") from error
@@ -258,7 +252,9 @@ class Storage:
                 async with conn.begin():
                     yield conn
             else:
-                yield conn  # autobegun; rolled back when the connection goes back to the pool
+                if conn.dialect.name == "postgresql":  # one statement at a time: no BEGIN / ROLLBACK round trips
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn  # SQLite: in a deferred transaction, ended when the connection goes back to the pool
 
 
 def _first_line(error: BaseException) -> str:

@@ -43,7 +43,9 @@ def describe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def create_engine(url: URL, *, busy_timeout: float, schema: str | None = None, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: URL, *, busy_timeout: float, schema: str | None = None, pool_size: int = 10, pool_timeout: float = 30.0
+) -> AsyncEngine:
     """The engine for ``url``; ``schema`` puts a PostgreSQL connection's tables in that schema (``search_path``)."""
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, busy_timeout)
@@ -51,7 +53,12 @@ def create_engine(url: URL, *, busy_timeout: float, schema: str | None = None, p
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect_args
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
+        pool_recycle=1800,
+        connect_args=connect_args,
     )
 
 

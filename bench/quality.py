@@ -30,8 +30,8 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.core.backends.base import load_backend
+from bot.core.records import DEFAULT_ACTING_LABELS
 from bot.core.registry import ModelSpec, load_registry
-from bot.storage.records import DEFAULT_ACTING_LABELS
 from training.thresholds import FULL_DATA_PREVALENCE, prevalence_weights
 
 

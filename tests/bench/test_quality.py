@@ -52,7 +52,7 @@ def _write_data(root: Path) -> None:
     for language in MHC_LANGUAGES:
         rows = [f"{language} case number {i} es un mensaje amable" for i in range(MHC_PER_LANGUAGE + 20)]
         pd.DataFrame(
-            {"test_case": rows + ["odio a todos"], "label_gold": ["non-hateful"] * len(rows) + ["hateful"]}
+            {"test_case": [*rows, "odio a todos"], "label_gold": [*(["non-hateful"] * len(rows)), "hateful"]}
         ).to_csv(root / "hatecheck" / "multilingual" / f"hatecheck_cases_final_{language}.csv", index=False)
     (root / "sst2").mkdir()
     sst2 = "sentence\tlabel\n" + "".join(f"{text} \t1\n" for text in HARMLESS)

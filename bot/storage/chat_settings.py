@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.core.records import Action, AuditEntry, ChatSettings
 from bot.core.types import ChatRef
 from bot.storage.queries import upsert
-from bot.storage.records import AuditEntry, ChatSettings
 from bot.storage.tables import audit_log as audit_table
 from bot.storage.tables import chat_settings as table
 
@@ -28,7 +28,7 @@ async def load(conn: AsyncConnection, chat: ChatRef) -> ChatSettings:
         chat=chat,
         model=row["model"],
         thresholds={str(label): float(value) for label, value in json.loads(row["thresholds"]).items()},
-        action=row["action"],
+        action=Action(row["action"]),
         acting_labels=tuple(json.loads(row["acting_labels"])),
         strike_limit=int(row["strike_limit"]),
         strike_window_seconds=int(row["strike_window_seconds"]),

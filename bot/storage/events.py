@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Row, Select, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.core.errors import UnknownEventError
+from bot.core.records import Action, ActionReport, ChatStats, EventRecord, NewEvent, excerpt
 from bot.core.types import ChatRef
-from bot.storage.errors import UnknownEventError
 from bot.storage.queries import json_array_elements, upsert
-from bot.storage.records import ACTION_DONE, ChatStats, EventRecord, NewEvent, excerpt
 from bot.storage.tables import events, feedback, strikes
 
 _EVENT: Select[Any] = (
@@ -73,8 +73,9 @@ async def count_strikes(conn: AsyncConnection, chat: ChatRef, author_id: str, *,
     return int((await conn.execute(query)).scalar_one())
 
 
-async def set_action_result(conn: AsyncConnection, event_id: int, result: str) -> None:
-    done = await conn.execute(update(events).where(events.c.id == event_id).values(action_result=result))
+async def set_action_report(conn: AsyncConnection, event_id: int, report: ActionReport) -> None:
+    values = {"action_ok": int(report.ok), "action_result": report.detail}
+    done = await conn.execute(update(events).where(events.c.id == event_id).values(values))
     if done.rowcount == 0:
         raise UnknownEventError(event_id)
 
@@ -145,7 +146,7 @@ async def stats(conn: AsyncConnection, chat: ChatRef, *, model: str | None) -> C
             strikes.c.platform == chat.platform, strikes.c.chat_id == chat.chat_id, strikes.c.cleared_at.is_(None)
         )
     )
-    failures = await conn.execute(select(func.count()).where(*in_chat, e.action_result.not_in(ACTION_DONE)))
+    failures = await conn.execute(select(func.count()).where(*in_chat, e.action_ok == 0))
     return ChatStats(
         chat=chat,
         model=model,
@@ -169,7 +170,7 @@ def _record(row: Row[Any]) -> EventRecord:
         author_id=r["author_id"],
         model=r["model"],
         scores=json.loads(r["scores"]),
-        action=r["action"],
+        action=Action(r["action"]),
         reason=r["reason"],
         flagged=tuple(json.loads(r["flagged"])),
         triggered=tuple(json.loads(r["triggered"])),
@@ -177,7 +178,7 @@ def _record(row: Row[Any]) -> EventRecord:
         text=r["text"],
         text_stored=bool(r["text_stored"]),
         timeout_seconds=int(r["timeout_seconds"]),
-        action_result=r["action_result"],
+        report=None if r["action_ok"] is None else ActionReport(bool(r["action_ok"]), r["action_result"] or ""),
         has_strike=bool(r["has_strike"]),
         strike_cleared=bool(r["strike_cleared"]),
         feedback_correct=None if r["correct"] is None else bool(r["correct"]),

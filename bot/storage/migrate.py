@@ -16,13 +16,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-from bot.storage.errors import StorageError
+from bot.core.errors import StorageError
 
 log = logging.getLogger(__name__)
 
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 # PRAGMA user_version of the aiosqlite releases -> the revision with the same schema
-LEGACY_REVISIONS = {1: "0001", 2: "0002"}
+LEGACY_REVISIONS = {1: "0001", 2: "0002", 3: "0003"}
 # what this code writes to PRAGMA user_version: an aiosqlite release opening the file refuses it as "newer"
 LEGACY_FENCE = 1000
 _MIGRATION_LOCK = 0x626F74  # the advisory lock key that serialises upgrades on PostgreSQL

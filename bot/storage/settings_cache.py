@@ -11,8 +11,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from bot.core.records import ChatSettings
 from bot.core.types import ChatRef
-from bot.storage.records import ChatSettings
 
 MAX_CHATS = 10_000
 

@@ -54,6 +54,7 @@ events = Table(
     Column("timeout_seconds", Integer, nullable=False, server_default="0"),
     Column("action_result", Text),
     Column("thresholds", Text, nullable=False, server_default="{}"),
+    Column("action_ok", Integer),
     Index("events_by_chat", "platform", "chat_id", "created_at"),
 )
 

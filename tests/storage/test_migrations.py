@@ -1,8 +1,9 @@
 """Alembic migrations on both engines: a new database, a SQLite file of the aiosqlite release upgraded in place,
 refusals of newer schemas, a failing step that leaves everything as it was, and tables.py agreeing with them.
 
-``fixtures/release_v1.sql`` and ``release_v2.sql`` are SQL dumps of databases written by the release before this
-storage layer (its own migrations and ``Storage``), so the upgrade is tested on the real old files.
+``fixtures/release_v1.sql``, ``release_v2.sql`` and ``release_v3.sql`` are SQL dumps of databases written by the
+releases before this storage layer (their own migrations and ``Storage``; v3 is the last one), so the upgrade is
+tested on the real old files.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bot.storage import ChatSettings, Storage, StorageError, head_revision, migrate
+from bot.core.errors import StorageError
+from bot.core.records import ActionReport, ChatSettings
+from bot.storage import Storage, head_revision, migrate
 from bot.storage.tables import metadata
 from tests.databases import Database
 from tests.storage.helpers import CHAT, OTHER_CHAT, new_event
@@ -63,8 +66,9 @@ async def test_the_query_tables_match_what_the_migrations_build(db: Database) ->
         assert await conn.run_sync(differences) == []
 
 
-async def test_the_release_s_version_2_file_is_upgraded_in_place_keeping_its_data(tmp_path: Path) -> None:
-    path = release_database(tmp_path / "bot.sqlite3", 2)
+@pytest.mark.parametrize("version", [2, 3])
+async def test_a_release_file_is_upgraded_in_place_keeping_its_data(tmp_path: Path, version: int) -> None:
+    path = release_database(tmp_path / "bot.sqlite3", version)
     async with await Storage.open(path) as storage:
         assert await revision(storage) == head_revision()
         assert await storage.get_settings(CHAT) == ChatSettings(
@@ -75,7 +79,12 @@ async def test_the_release_s_version_2_file_is_upgraded_in_place_keeping_its_dat
             "store_text", "exempt_users", "action", "thresholds"
         ]  # fmt: skip
         first, second = await storage.get_event(1), await storage.get_event(2)
-        assert (first.action_result, first.feedback_correct, first.strike_cleared) == ("deleted", False, True)
+        assert (first.report, first.feedback_correct, first.strike_cleared) == (
+            ActionReport(True, "deleted"),
+            False,
+            True,
+        )
+        assert second.report == ActionReport(False, "forbidden: missing permissions")  # v2: words; v3: typed
         assert second.text == "kept whole text of a message" and second.has_strike and not second.strike_cleared
         stats = await storage.stats(CHAT)
         assert (stats.events, stats.active_strikes, stats.confirmed, stats.rejected) == (3, 1, 1, 1)
@@ -124,7 +133,7 @@ async def test_a_release_file_of_an_unknown_version_is_refused(tmp_path: Path) -
     path = tmp_path / "bot.sqlite3"
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 7")
-    with pytest.raises(StorageError, match=r"schema is version 7, newer than this bot knows \(2\): upgrade the bot"):
+    with pytest.raises(StorageError, match=r"schema is version 7, newer than this bot knows \(3\): upgrade the bot"):
         await Storage.open(path)
 
 

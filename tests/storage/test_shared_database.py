@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from bot.storage import ChatSettings, NewEvent, Storage
+from bot.core.records import ChatSettings, NewEvent
+from bot.storage import Storage
 from tests.databases import Database
 from tests.storage.helpers import CHAT, new_event
 

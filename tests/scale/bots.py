@@ -143,16 +143,15 @@ async def logged(target: str, ids: Mapping[str, int], fake: FakeDiscord) -> Logg
     guilds = {guild.id: index for index, guild in enumerate(fake.guilds)}
     try:
         async with engine.connect() as conn:
-            rows = (
-                await conn.execute(select(events.c.message_id, events.c.chat_id, events.c.author_id, events.c.action))
-            ).all()
-            counted = (
-                await conn.execute(
-                    select(strikes.c.chat_id, strikes.c.author_id, func.count()).group_by(
-                        strikes.c.chat_id, strikes.c.author_id
-                    )
-                )
-            ).all()
+            e = events.c
+            query = select(e.message_id, e.chat_id, e.author_id, e.action).where(e.platform == "discord")
+            rows = (await conn.execute(query)).all()
+            per_author = (
+                select(strikes.c.chat_id, strikes.c.author_id, func.count())
+                .where(strikes.c.platform == "discord")
+                .group_by(strikes.c.chat_id, strikes.c.author_id)
+            )
+            counted = (await conn.execute(per_author)).all()
     finally:
         await engine.dispose()
     return Logged(

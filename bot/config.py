@@ -58,6 +58,18 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
         return level
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        text = value.get_secret_value().strip() if value is not None else ""
+        if not text:
+            return None
+        scheme = text.split("://", 1)[0] if "://" in text else ""
+        if scheme.split("+", 1)[0] not in ("postgresql", "postgres", "sqlite"):
+            shown = f"{scheme}://..." if scheme else "a value without a scheme"
+            raise ValueError(f"must be postgresql://user:password@host:port/database (or sqlite:///path), not {shown}")
+        return value
+
     @field_validator("discord_shard_ids")
     @classmethod
     def _check_shard_ids(cls, value: str) -> str:

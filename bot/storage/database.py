@@ -166,7 +166,7 @@ class Storage:
 
     async def record_action_report(self, event_id: int, report: ActionReport) -> None:
         """What the platform said when the action was carried out."""
-        await self._write(lambda conn: events.set_action_report(conn, event_id, report))
+        await self._write(lambda conn: events.set_action_report(conn, event_id, report), single=True)
 
     async def get_event(self, event_id: int) -> EventRecord:
         """The event, or ``UnknownEventError``."""
@@ -216,10 +216,11 @@ class Storage:
     async def _read(self, work: Work[T]) -> T:
         return await self._run(work)
 
-    async def _write(self, work: Work[T]) -> T:
-        return await self._run(work, write=True)
+    async def _write(self, work: Work[T], *, single: bool = False) -> T:
+        """``single``: ``work`` runs one statement, atomic by itself (PostgreSQL: no BEGIN / COMMIT round trips)."""
+        return await self._run(work, write=True, single=single)
 
-    async def _run(self, work: Work[T], *, write: bool = False) -> T:
+    async def _run(self, work: Work[T], *, write: bool = False, single: bool = False) -> T:
         """Run ``work`` in one transaction (committed when ``write``), retrying while the database is busy."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lock_timeout
@@ -228,7 +229,7 @@ class Storage:
         async with queue or contextlib.nullcontext():
             while True:
                 try:
-                    async with self._transaction(write) as conn:
+                    async with self._transaction(write, single) as conn:
                         return await work(conn)
                 except (DBAPIError, PoolTimeout) as error:
                     if isinstance(error, DBAPIError) and not is_busy(error):
@@ -245,9 +246,12 @@ class Storage:
                     delay = min(delay * 2, 0.5)
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:
+    async def _transaction(self, write: bool, single: bool = False) -> AsyncIterator[AsyncConnection]:
         async with self._engine.connect() as conn:
-            if write:
+            if write and single and conn.dialect.name == "postgresql":
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+            elif write:
                 await conn.execution_options(**{WRITE: True})
                 async with conn.begin():
                     yield conn

@@ -12,6 +12,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import Pool, QueuePool
 
 from bot.core.errors import StorageBusyError, StorageError
 from bot.core.records import ActionReport, AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent
@@ -49,6 +50,9 @@ class Storage:
         # while they wait for the database lock of the same key
         self._key_locks: weakref.WeakValueDictionary[tuple[str, ...], asyncio.Lock] = weakref.WeakValueDictionary()
         sqlite = engine.dialect.name == "sqlite"
+        # at most as many transactions at once as the pool has connections: the others wait here, in order and
+        # without a deadline, instead of timing out in the pool when a burst of messages outruns the database
+        self._slots = asyncio.Semaphore(_capacity(engine.pool))
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if sqlite else None
         # an in-memory SQLite database is one connection: reads queue behind writes there
         self._read_lock = self._write_lock if is_memory(engine.url) else None
@@ -226,7 +230,7 @@ class Storage:
         deadline = loop.time() + self._lock_timeout
         delay = 0.02
         queue = self._write_lock if write else self._read_lock
-        async with queue or contextlib.nullcontext():
+        async with queue or contextlib.nullcontext(), self._slots:
             while True:
                 try:
                     async with self._transaction(write, single) as conn:
@@ -259,6 +263,13 @@ class Storage:
                 if conn.dialect.name == "postgresql":  # one statement at a time: no BEGIN / ROLLBACK round trips
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn  # SQLite: in a deferred transaction, ended when the connection goes back to the pool
+
+
+def _capacity(pool: Pool) -> int:
+    """How many connections the pool hands out at once (a single shared connection: 1)."""
+    if isinstance(pool, QueuePool):
+        return pool.size() + max(pool._max_overflow, 0)  # the overflow limit has no public accessor
+    return 1
 
 
 def _first_line(error: BaseException) -> str:

@@ -10,10 +10,10 @@ from typing import TypeVar
 
 import aiosqlite
 
+from bot.core.errors import StorageBusyError, StorageError
+from bot.core.records import ActionReport, AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent
 from bot.core.types import ChatRef
 from bot.storage import chat_settings, events
-from bot.storage.errors import StorageBusyError, StorageError
-from bot.storage.records import AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent
 from bot.storage.schema import migrate
 
 T = TypeVar("T")
@@ -135,9 +135,9 @@ class Storage:
     async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int:
         return await self._read(lambda conn: events.count_strikes(conn, chat, author_id, since=since))
 
-    async def record_action_result(self, event_id: int, result: str) -> None:
-        """What the platform said when the action was carried out (``ACTION_DONE`` words, or the failure)."""
-        await self._run(lambda conn: events.set_action_result(conn, event_id, result), write=True)
+    async def record_action_report(self, event_id: int, report: ActionReport) -> None:
+        """What the platform said when the action was carried out."""
+        await self._run(lambda conn: events.set_action_report(conn, event_id, report), write=True)
 
     async def get_event(self, event_id: int) -> EventRecord:
         """The event, or ``UnknownEventError``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from bot.storage.errors import StorageError
+from bot.core.errors import StorageError
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # v1: settings, the moderation log, strikes and the admin audit log
@@ -78,6 +78,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE strikes ADD COLUMN cleared_at REAL",
         "ALTER TABLE chat_settings ADD COLUMN store_text INTEGER NOT NULL DEFAULT 0 CHECK (store_text IN (0, 1))",
         "ALTER TABLE events ADD COLUMN thresholds TEXT NOT NULL DEFAULT '{}'",
+    ),
+    # v3: whether the adapter carried out the action is a typed column (``ActionReport.ok``); action_result keeps
+    # the words. Older rows: the words the adapters used for success mean ok.
+    (
+        "ALTER TABLE events ADD COLUMN action_ok INTEGER CHECK (action_ok IN (0, 1))",
+        "UPDATE events SET action_ok = CASE WHEN action_result IN ('done', 'flagged', 'deleted', 'warned', "
+        "'timed out') THEN 1 ELSE 0 END WHERE action_result IS NOT NULL",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

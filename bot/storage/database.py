@@ -11,7 +11,7 @@ from typing import TypeVar
 import aiosqlite
 
 from bot.core.types import ChatRef
-from bot.storage import chat_settings, events
+from bot.storage import chat_settings, dashboard, events
 from bot.storage.errors import StorageBusyError, StorageError
 from bot.storage.records import AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent
 from bot.storage.schema import migrate
@@ -167,6 +167,47 @@ class Storage:
     async def reviewed_events(self) -> list[EventRecord]:
         """Every event an admin confirmed or rejected, oldest first."""
         return await self._read(events.reviewed)
+
+    # the dashboard ------------------------------------------------------------------------------------------------
+
+    async def review_queue(
+        self,
+        chat: ChatRef,
+        *,
+        author_id: str | None = None,
+        unreviewed_only: bool = False,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[EventRecord]:
+        """The chat's flagged and acted events, newest first (see ``bot.storage.dashboard.queue``)."""
+        return await self._read(
+            lambda conn: dashboard.queue(
+                conn, chat, author_id=author_id, unreviewed_only=unreviewed_only, before_id=before_id, limit=limit
+            )
+        )
+
+    async def event_authors(self, chat: ChatRef, *, prefix: str = "", limit: int = 20) -> list[str]:
+        return await self._read(lambda conn: dashboard.authors(conn, chat, prefix=prefix, limit=limit))
+
+    async def daily_counts(self, chat: ChatRef, *, since: float) -> dashboard.DailyCounts:
+        """Events per day by action and by label, and reviews per day, since ``since``."""
+
+        async def work(conn: aiosqlite.Connection) -> dashboard.DailyCounts:
+            return dashboard.DailyCounts(
+                actions=await dashboard.daily_actions(conn, chat, since=since),
+                labels=await dashboard.daily_labels(conn, chat, since=since),
+                reviews=await dashboard.daily_reviews(conn, chat, since=since),
+            )
+
+        return await self._read(work)
+
+    async def chat_reviewed_events(self, chat: ChatRef) -> list[EventRecord]:
+        """The chat's reviewed events, oldest first."""
+        return await self._read(lambda conn: dashboard.reviewed(conn, chat))
+
+    async def secret(self, name: str, candidate: str, *, now: float) -> str:
+        """The secret stored under ``name``, storing ``candidate`` when there is none yet."""
+        return await self._run(lambda conn: dashboard.secret(conn, name, candidate, now=now), write=True)
 
     # transactions -------------------------------------------------------------------------------------------------
 

@@ -79,6 +79,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE chat_settings ADD COLUMN store_text INTEGER NOT NULL DEFAULT 0 CHECK (store_text IN (0, 1))",
         "ALTER TABLE events ADD COLUMN thresholds TEXT NOT NULL DEFAULT '{}'",
     ),
+    # v3: the words that drove each event's top label (JSON, bot.core.explain.Explanation), and secrets the bot
+    # generates on first start (the dashboard's signing key)
+    (
+        "ALTER TABLE events ADD COLUMN explanation TEXT",
+        """CREATE TABLE secrets (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

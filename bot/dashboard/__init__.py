@@ -1,0 +1,10 @@
+"""The moderators' web dashboard: review queue, member history, charts, settings and export, per chat.
+
+Off unless ``DASHBOARD_PORT`` is set; served by the bot process on its event loop. Access: ``/dashboard`` in a chat
+gives an admin a signed link to that chat's pages (see ``auth``).
+"""
+
+from bot.dashboard.server import DashboardError, DashboardLinks, bind, serve, signing_key
+from bot.dashboard.web import create_app
+
+__all__ = ["DashboardError", "DashboardLinks", "bind", "create_app", "serve", "signing_key"]

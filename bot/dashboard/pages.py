@@ -118,7 +118,7 @@ async def review(request: Request) -> Response:
     log.info("dashboard: event %d reviewed in %s:%s: %s", event_id, grant.chat.platform, grant.chat.chat_id, summary)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"event": event_id, "review": summary})
-    return RedirectResponse(request.headers.get("referer") or chat_path(grant.chat) + "queue", status_code=303)
+    return RedirectResponse(chat_path(grant.chat) + "queue", status_code=303)  # no Referer: the policy drops it
 
 
 async def charts_page(request: Request) -> Response:

@@ -99,7 +99,7 @@ def create_app(
         service,
         platforms,
         signer,
-        AdminCache(platform_admin, ttl=admin_ttl),
+        AdminCache(platform_admin, ttl=admin_ttl, clock=clock),
         templates,
         secure_cookies,
         clock,

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownModelError
+from bot.core.errors import BotError, InvalidSettingError, PermissionDenied, UnknownModelError
+from bot.core.explain import Explanation, explain, explanation_label
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.policy import Action, Decision, decide
 from bot.core.registry import ModelSpec, Registry
@@ -49,6 +50,7 @@ class Outcome:
     event_id: int | None
     decision: Decision
     classification: Classification | None
+    explanation: Explanation | None = None  # the words behind the top label, for flagged and acted messages
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,10 @@ class ModerationService:
         registry: Registry,
         *,
         clock: Callable[[], float] = time.time,
+        explain_events: bool = True,
     ) -> None:
         self._classifier = classifier
+        self._explain_events = explain_events
         self._storage = storage
         self._registry = registry
         self._clock = clock
@@ -110,6 +114,7 @@ class ModerationService:
             )
             if not decision.flagged:
                 return Outcome(None, decision, classification)
+            why = await self._explain_event(message.text, classification, decision) if self._explain_events else None
             event = NewEvent(
                 chat=chat,
                 message_id=message.message_id,
@@ -126,10 +131,26 @@ class ModerationService:
                 created_at=now,
                 strike=decision.is_strike,
                 timeout_seconds=decision.timeout_seconds,
+                explanation=why,
             )
             event_id = await self._storage.record_event(event)
         log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
-        return Outcome(event_id, decision, classification)
+        return Outcome(event_id, decision, classification, why)
+
+    async def explain(
+        self, text: str, classification: Classification, *, label: str | None = None
+    ) -> Explanation | None:
+        """The words of ``text`` that drove ``label`` (default: the verdict's label) under the model that scored it."""
+        return await explain(self._classifier, text, model=classification.model, label=label, base=classification)
+
+    async def _explain_event(self, text: str, classification: Classification, decision: Decision) -> Explanation | None:
+        """The explanation of a flagged message; a failure only costs the explanation, never the moderation."""
+        label = explanation_label(classification, decision.triggered or decision.flagged)
+        try:
+            return await self.explain(text, classification, label=label)
+        except BotError as error:
+            log.warning("no explanation for a flagged message: %s", error)
+            return None
 
     async def record_action_result(self, event_id: int, result: str) -> None:
         """What the platform said when the adapter carried out the action ("deleted", "forbidden: ...")."""

@@ -6,6 +6,7 @@ import json
 
 import aiosqlite
 
+from bot.core.explain import Explanation
 from bot.core.types import ChatRef
 from bot.storage.errors import UnknownEventError
 from bot.storage.records import ACTION_DONE, ChatStats, EventRecord, NewEvent, excerpt
@@ -13,7 +14,7 @@ from bot.storage.records import ACTION_DONE, ChatStats, EventRecord, NewEvent, e
 _SELECT_EVENT = """
 SELECT e.id, e.created_at, e.platform, e.chat_id, e.message_id, e.author_id, e.model, e.scores, e.action, e.reason,
        e.flagged, e.triggered, e.thresholds, e.text, e.text_stored, e.timeout_seconds, e.action_result,
-       s.id IS NOT NULL, s.cleared_at IS NOT NULL, f.correct
+       s.id IS NOT NULL, s.cleared_at IS NOT NULL, f.correct, e.explanation
 FROM events e
 LEFT JOIN strikes s ON s.event_id = e.id
 LEFT JOIN feedback f ON f.event_id = e.id
@@ -25,8 +26,8 @@ async def insert(conn: aiosqlite.Connection, event: NewEvent) -> int:
     text = event.text if event.store_text else excerpt(event.text)
     cursor = await conn.execute(
         "INSERT INTO events (created_at, platform, chat_id, message_id, author_id, model, scores, action, reason, "
-        "flagged, triggered, thresholds, text, text_stored, timeout_seconds) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "flagged, triggered, thresholds, text, text_stored, timeout_seconds, explanation) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             event.created_at,
             event.chat.platform,
@@ -43,6 +44,7 @@ async def insert(conn: aiosqlite.Connection, event: NewEvent) -> int:
             text,
             int(event.store_text),
             event.timeout_seconds,
+            None if event.explanation is None else event.explanation.to_json(),
         ),
     )
     event_id = cursor.lastrowid
@@ -186,4 +188,5 @@ def _record(row: tuple) -> EventRecord:
         has_strike=bool(row[17]),
         strike_cleared=bool(row[18]),
         feedback_correct=None if row[19] is None else bool(row[19]),
+        explanation=Explanation.from_json(row[20]),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.core.explain import Explanation
 from bot.core.types import ChatRef
 
 # Labels that may trigger an action by default: toxic or obscene alone only flag (friendly swearing is not abuse).
@@ -53,6 +54,7 @@ class NewEvent:
     created_at: float
     strike: bool = False
     timeout_seconds: int = 0
+    explanation: Explanation | None = None  # the words that drove the top label (kept even without store_text)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class EventRecord:
     has_strike: bool
     strike_cleared: bool
     feedback_correct: bool | None  # None: not reviewed
+    explanation: Explanation | None = None  # None: not explained (older events)
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,13 @@ ADMIN_COMMANDS = (
     BotCommand("threshold", "Set a label's threshold: /threshold LABEL VALUE"),
     BotCommand("action", "What to do over threshold: /action flag|delete|warn|timeout"),
     BotCommand("stats", "Moderation statistics of this chat"),
+    BotCommand("dashboard", "A private link to this chat's web dashboard"),
 )
 HELP = (
     "I score messages on six toxicity labels and moderate groups as their admins configure.\n"
     "<code>/classify TEXT</code> (or reply <code>/classify</code> to a message) shows the scores.\n"
     "Group admins: <code>/model</code>, <code>/settings</code>, <code>/threshold LABEL VALUE</code>, "
-    "<code>/action ACTION</code>, <code>/stats</code>."
+    "<code>/action ACTION</code>, <code>/stats</code>, <code>/dashboard</code>."
 )
 Context = ContextTypes.DEFAULT_TYPE
 

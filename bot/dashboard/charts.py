@@ -32,15 +32,16 @@ def render(name: str, counts: DailyCounts, *, now: float | None = None, days: in
     last = int((now if now is not None else time.time()) // DAY_SECONDS)
     day_numbers = list(range(last - days + 1, last + 1))
     dates = [time.strftime("%m-%d", time.gmtime(day * DAY_SECONDS)) for day in day_numbers]
+    xs = list(range(len(day_numbers)))
     figure = Figure(figsize=(8, 2.8), dpi=96)
     axes = figure.subplots()
     if name == "actions":
-        _stacked(axes, dates, day_numbers, counts.actions, ACTION_COLOURS)
+        _stacked(axes, xs, day_numbers, counts.actions, ACTION_COLOURS)
         axes.set_ylabel("events")
     elif name == "labels":
         series = _series(day_numbers, counts.labels)
         for label, values in sorted(series.items()):
-            axes.plot(dates, values, marker="o", markersize=2.5, linewidth=1.4, label=label)
+            axes.plot(xs, values, marker="o", markersize=2.5, linewidth=1.4, label=label)
         axes.set_ylabel("events")
     elif name == "false_alarms":
         by_day = {day: (confirmed, rejected) for day, confirmed, rejected in counts.reviews}
@@ -48,16 +49,18 @@ def render(name: str, counts: DailyCounts, *, now: float | None = None, days: in
             (by_day[day][1] / sum(by_day[day]) * 100) if day in by_day and sum(by_day[day]) else float("nan")
             for day in day_numbers
         ]
-        axes.plot(dates, shares, marker="o", markersize=3, linewidth=1.4, color="#2e86c1", label="not toxic")
+        axes.plot(xs, shares, marker="o", markersize=3, linewidth=1.4, color="#2e86c1", label="not toxic")
         axes.set_ylim(0, 100)
         axes.set_ylabel("% of reviews")
     else:
         raise ValueError(f"no chart called {name!r}")
     axes.set_title(TITLES[name], fontsize=10, loc="left")
-    axes.tick_params(axis="x", labelrotation=60, labelsize=7)
+    shown = xs[::-1][::5][::-1]  # every fifth day, ending today
+    axes.set_xticks(shown, [dates[x] for x in shown])
+    axes.set_xlim(-0.7, len(xs) - 0.3)
+    axes.tick_params(axis="x", labelsize=8)
     axes.tick_params(axis="y", labelsize=8)
-    for index, label in enumerate(axes.get_xticklabels()):
-        label.set_visible(index % 3 == len(dates) % 3 - 1 or index == len(dates) - 1)
+    axes.yaxis.get_major_locator().set_params(integer=True)
     axes.grid(axis="y", alpha=0.3)
     axes.spines[["top", "right"]].set_visible(False)
     if axes.get_legend_handles_labels()[0]:
@@ -78,11 +81,11 @@ def _series(day_numbers: list[int], rows: list[tuple[int, str, int]]) -> dict[st
 
 
 def _stacked(
-    axes: Any, dates: list[str], day_numbers: list[int], rows: list[tuple[int, str, int]], colours: dict[str, str]
+    axes: Any, xs: list[int], day_numbers: list[int], rows: list[tuple[int, str, int]], colours: dict[str, str]
 ) -> None:
     series = _series(day_numbers, rows)
     bottom = [0] * len(day_numbers)
     for key in sorted(series, key=lambda k: list(colours).index(k) if k in colours else len(colours)):
         values = series[key]
-        axes.bar(dates, values, bottom=bottom, label=key, color=colours.get(key), width=0.8)
+        axes.bar(xs, values, bottom=bottom, label=key, color=colours.get(key), width=0.8)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]

@@ -44,7 +44,8 @@ def segments(event: EventRecord) -> list[Segment]:
     """The stored text cut at the explained words (words past a stored excerpt are left out)."""
     text = event.text
     explanation = explanation_of(event)
-    visible = len(text) if event.text_stored else max(0, len(text) - 1)  # an excerpt ends with "…"
+    cut = not event.text_stored and text.endswith("…")  # an excerpt: the words past its end are not there
+    visible = len(text) - 1 if cut else len(text)
     words = sorted(
         (w for w in (explanation.words if explanation else ()) if w.end <= visible and text[w.start : w.end] == w.word),
         key=lambda w: w.start,

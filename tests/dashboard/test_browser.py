@@ -138,7 +138,7 @@ async def test_a_link_from_the_bot_opens_the_queue_and_not_toxic_lifts_the_timeo
 
     mark = len(stack.server.calls)
     await row.get_by_role("button", name="Not toxic").click()
-    await row.locator("[data-verdict]").filter(has_text="timeout lifted").wait_for()
+    await row.locator("[data-verdict]").filter(has_text="lifted").wait_for()
     lifted = await stack.server.wait_for("restrictChatMember", start=mark)
     assert int(lifted.params["user_id"]) == MEMBER["id"] and _can_send(lifted.params)
     event = await stack.storage.get_event(event_id)
@@ -221,3 +221,16 @@ async def _post(page: Page, path: str, fields: dict[str, str]) -> dict[str, Any]
 def _can_send(params: dict[str, Any]) -> bool:
     permissions = params["permissions"]
     return bool(permissions.get("can_send_messages"))
+
+
+async def test_only_admins_get_a_link_and_only_in_private(stack: Stack) -> None:
+    quiet_admin = user(3, "Cy")  # an admin who never opened a private chat with the bot
+    stack.server.set_member(GROUP, quiet_admin["id"], "administrator")
+    mark = len(stack.server.calls)
+    for sender in (MEMBER, quiet_admin):
+        await stack.server.post_message(GROUP, sender, "/dashboard")
+    refused = await stack.server.wait_for("sendMessage", lambda p: "Only this chat's admins" in p["text"], start=mark)
+    start = await stack.server.wait_for("sendMessage", lambda p: "open a private chat" in p["text"], start=mark)
+    assert int(refused.params["chat_id"]) == GROUP and int(start.params["chat_id"]) == GROUP
+    sent = [call.params for call in stack.server.calls[mark:] if call.method == "sendMessage"]
+    assert not [params for params in sent if stack.url in params["text"]], "no link was sent anywhere"

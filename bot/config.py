@@ -68,14 +68,6 @@ class Settings(BaseSettings):
         return value.strip().rstrip("/") or None if value is not None else None
 
     @property
-    def dashboard_url(self) -> str:
-        """Where links point: DASHBOARD_PUBLIC_URL, else the address the dashboard listens on."""
-        if self.dashboard_public_url:
-            return self.dashboard_public_url
-        host = f"[{self.dashboard_host}]" if ":" in self.dashboard_host else self.dashboard_host
-        return f"http://{host}:{self.dashboard_port}"
-
-    @property
     def guild_ids(self) -> list[int]:
         return [int(part) for part in self.discord_guild_ids.replace(" ", "").split(",") if part]
 

@@ -16,18 +16,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from bot.core.errors import BotError, InvalidSettingError, PermissionDenied, UnknownModelError
+from bot.core.errors import BotError, InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
 from bot.core.explain import Explanation, explain, explanation_label
 from bot.core.labels import TOXICITY_LABELS
-from bot.core.policy import Action, Decision, decide
+from bot.core.policy import Decision, decide
+from bot.core.records import (
+    CHAT_ACTIONS,
+    Action,
+    ActionReport,
+    AuditEntry,
+    ChatSettings,
+    ChatStats,
+    EventRecord,
+    NewEvent,
+)
 from bot.core.registry import ModelSpec, Registry
 from bot.core.types import Actor, ChatRef, Classification, Message
-from bot.storage import CHAT_ACTIONS, ChatSettings, ChatStats, EventRecord, NewEvent, Storage, UnknownEventError
 
 __all__ = [
     "FeedbackResult",
     "InvalidSettingError",
     "ModerationService",
+    "ModerationStore",
     "Outcome",
     "PermissionDenied",
     "UnknownEventError",
@@ -41,6 +51,29 @@ class TextClassifier(Protocol):
     """The part of ``bot.core.classifier.Classifier`` the service uses."""
 
     async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]: ...
+
+
+class ModerationStore(Protocol):
+    """What the service keeps: ``bot.storage.Storage`` implements it with the core's records.
+
+    Writes that belong together are atomic: an event and its strike; a settings change and its audit entries;
+    a verdict and the strike it clears or restores. Unknown event ids raise ``UnknownEventError``.
+    """
+
+    async def get_settings(self, chat: ChatRef) -> ChatSettings: ...
+    async def update_settings(
+        self, chat: ChatRef, actor_id: str, change: Callable[[ChatSettings], ChatSettings], *, now: float
+    ) -> ChatSettings: ...
+    async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]: ...
+    async def record_event(self, event: NewEvent) -> int: ...
+    async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int: ...
+    async def record_action_report(self, event_id: int, report: ActionReport) -> None: ...
+    async def get_event(self, event_id: int) -> EventRecord: ...
+    async def recent_events(self, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]: ...
+    async def record_feedback(
+        self, event_id: int, actor_id: str, correct: bool, *, now: float
+    ) -> tuple[EventRecord, bool]: ...
+    async def stats(self, chat: ChatRef) -> ChatStats: ...
 
 
 @dataclass(frozen=True)
@@ -70,7 +103,7 @@ class ModerationService:
     def __init__(
         self,
         classifier: TextClassifier,
-        storage: Storage,
+        storage: ModerationStore,
         registry: Registry,
         *,
         clock: Callable[[], float] = time.time,
@@ -121,7 +154,7 @@ class ModerationService:
                 author_id=author.user_id,
                 model=spec.name,
                 scores=classification.as_dict(),
-                action=str(decision.action),
+                action=decision.action,
                 reason=decision.reason,
                 flagged=decision.flagged,
                 triggered=decision.triggered,
@@ -152,9 +185,9 @@ class ModerationService:
             log.warning("no explanation for a flagged message: %s", error)
             return None
 
-    async def record_action_result(self, event_id: int, result: str) -> None:
-        """What the platform said when the adapter carried out the action ("deleted", "forbidden: ...")."""
-        await self._storage.record_action_result(event_id, result)
+    async def record_action_report(self, event_id: int, report: ActionReport) -> None:
+        """What the platform said when the adapter carried out the action."""
+        await self._storage.record_action_report(event_id, report)
 
     async def classify(self, text: str, *, chat: ChatRef | None = None, model: str | None = None) -> Classification:
         """Scores of one text with ``model``, else the chat's model, else the default; no policy, nothing logged."""
@@ -196,10 +229,10 @@ class ModerationService:
 
     async def set_action(self, chat: ChatRef, actor: Actor, action: str) -> ChatSettings:
         _require_admin(actor, "change the action")
-        action = action.strip().lower()
-        if action not in CHAT_ACTIONS:
-            raise InvalidSettingError(f"unknown action '{action}' (choose one of: {', '.join(CHAT_ACTIONS)})")
-        return await self._update(chat, actor, action=action)
+        name = str(action).strip().lower()
+        if name not in CHAT_ACTIONS:
+            raise InvalidSettingError(f"unknown action '{name}' (choose one of: {', '.join(CHAT_ACTIONS)})")
+        return await self._update(chat, actor, action=Action(name))
 
     async def set_exempt(
         self, chat: ChatRef, actor: Actor, kind: Literal["user", "role"], ident: str, exempt: bool

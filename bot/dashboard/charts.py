@@ -11,8 +11,9 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from bot.storage.dashboard import DAY_SECONDS, DailyCounts
+from bot.core.records import DailyCounts
 
+DAY_SECONDS = 86400  # days are UTC days, as the storage counts them
 NAMES = ("actions", "labels", "false_alarms")
 TITLES = {
     "actions": "Events per day by action",

@@ -13,13 +13,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.cli.export_feedback import COLUMNS, jigsaw_row
-from bot.core.errors import BotError, PermissionDenied
+from bot.core.errors import BotError, PermissionDenied, UnknownEventError
+from bot.core.records import EventRecord
 from bot.core.types import Actor, ChatRef
 from bot.dashboard import charts
 from bot.dashboard.auth import Grant, chat_path
 from bot.dashboard.web import COOKIE, dashboard_of, guard
-from bot.storage.errors import UnknownEventError
-from bot.storage.records import EventRecord
 
 log = logging.getLogger(__name__)
 

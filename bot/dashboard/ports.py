@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from bot.core.platforms import PlatformOps
+from bot.core.records import AuditEntry, ChatSettings, ChatStats, DailyCounts, EventRecord
 from bot.core.registry import ModelSpec
 from bot.core.types import Actor, ChatRef
-from bot.storage.dashboard import DailyCounts
-from bot.storage.records import AuditEntry, ChatSettings, ChatStats, EventRecord
 
 
 class DashboardStore(Protocol):

@@ -16,15 +16,14 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
+from bot.config import Settings
+from bot.core.errors import DashboardError
 from bot.core.types import ChatRef
 from bot.dashboard.auth import SECRET_NAME, Signer
-from bot.dashboard.ports import DashboardStore
+from bot.dashboard.ports import DashboardService, DashboardStore, PlatformDirectory
+from bot.dashboard.web import create_app
 
 log = logging.getLogger(__name__)
-
-
-class DashboardError(Exception):
-    """The dashboard cannot start (its port is taken, ...): one line for the operator."""
 
 
 async def signing_key(
@@ -87,3 +86,39 @@ async def serve(app: Starlette, sock: socket.socket, stop: asyncio.Event) -> Non
         server.should_exit = True
         await task
         sock.close()
+
+
+@dataclass
+class DashboardServer:
+    """The dashboard ready to serve: its app, its listening socket and the links ``/dashboard`` hands out."""
+
+    app: Starlette
+    sock: socket.socket
+    links: DashboardLinks
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        await serve(self.app, self.sock, stop)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+async def build_dashboard(
+    settings: Settings, store: DashboardStore, service: DashboardService, platforms: PlatformDirectory
+) -> DashboardServer:
+    """The dashboard of ``settings`` (DASHBOARD_*): key, socket (bound now, so a taken port fails at start), app."""
+    port = settings.dashboard_port or 0
+    key = await signing_key(settings.dashboard_secret, store)
+    try:
+        signer = Signer(key, link_seconds=settings.dashboard_link_minutes * 60)
+    except ValueError as error:
+        raise DashboardError(f"DASHBOARD_SECRET: {error}") from None
+    sock = bind(settings.dashboard_host, port)
+    url = settings.dashboard_public_url or _listening_url(settings.dashboard_host, sock.getsockname()[1])
+    app = create_app(store, service, platforms, signer, secure_cookies=url.startswith("https://"))
+    return DashboardServer(app, sock, DashboardLinks(signer, url))
+
+
+def _listening_url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"

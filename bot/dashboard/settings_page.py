@@ -17,11 +17,11 @@ from starlette.routing import Route
 
 from bot.core.errors import BotError
 from bot.core.labels import TOXICITY_LABELS
+from bot.core.records import CHAT_ACTIONS, ChatSettings
 from bot.core.types import Actor, ChatRef
 from bot.dashboard.auth import Grant, chat_path
 from bot.dashboard.ports import DashboardService
 from bot.dashboard.web import dashboard_of, guard
-from bot.storage.records import CHAT_ACTIONS, ChatSettings
 
 CHAT = "/c/{platform}/{chat_id}"
 

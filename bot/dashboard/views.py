@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from jinja2 import Environment
 
 from bot.core.explain import Explanation
-from bot.storage.records import ACTION_DONE, EventRecord
+from bot.core.records import EventRecord
 
 HOW_TO_OPEN = (
     "The dashboard has no accounts: an admin runs /dashboard in the chat and the bot answers privately with a link "
@@ -73,9 +73,7 @@ def score_rows(event: EventRecord, limit: int = 4) -> list[ScoreRow]:
 
 def action_ok(event: EventRecord) -> bool | None:
     """Whether the platform carried the action out (None: not reported)."""
-    if event.action_result is None:
-        return None
-    return event.action_result in ACTION_DONE
+    return None if event.report is None else event.report.ok
 
 
 def install(env: Environment) -> None:

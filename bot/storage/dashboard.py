@@ -3,24 +3,13 @@ dashboard's signing key. Parameterised queries only; run by ``Storage`` like the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import aiosqlite
 
+from bot.core.records import EventRecord
 from bot.core.types import ChatRef
 from bot.storage.events import _SELECT_EVENT, _record
-from bot.storage.records import EventRecord
 
 DAY_SECONDS = 86400
-
-
-@dataclass(frozen=True)
-class DailyCounts:
-    """Per day (days since the epoch, UTC): events by action, events by flagged label, reviews by verdict."""
-
-    actions: list[tuple[int, str, int]]  # (day, action, events)
-    labels: list[tuple[int, str, int]]  # (day, label, events)
-    reviews: list[tuple[int, int, int]]  # (day, confirmed, marked not toxic)
 
 
 async def queue(

@@ -10,10 +10,18 @@ from typing import TypeVar
 
 import aiosqlite
 
+from bot.core.errors import StorageBusyError, StorageError
+from bot.core.records import (
+    ActionReport,
+    AuditEntry,
+    ChatSettings,
+    ChatStats,
+    DailyCounts,
+    EventRecord,
+    NewEvent,
+)
 from bot.core.types import ChatRef
 from bot.storage import chat_settings, dashboard, events
-from bot.storage.errors import StorageBusyError, StorageError
-from bot.storage.records import AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent
 from bot.storage.schema import migrate
 
 T = TypeVar("T")
@@ -135,9 +143,9 @@ class Storage:
     async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int:
         return await self._read(lambda conn: events.count_strikes(conn, chat, author_id, since=since))
 
-    async def record_action_result(self, event_id: int, result: str) -> None:
-        """What the platform said when the action was carried out (``ACTION_DONE`` words, or the failure)."""
-        await self._run(lambda conn: events.set_action_result(conn, event_id, result), write=True)
+    async def record_action_report(self, event_id: int, report: ActionReport) -> None:
+        """What the platform said when the action was carried out."""
+        await self._run(lambda conn: events.set_action_report(conn, event_id, report), write=True)
 
     async def get_event(self, event_id: int) -> EventRecord:
         """The event, or ``UnknownEventError``."""
@@ -189,11 +197,11 @@ class Storage:
     async def event_authors(self, chat: ChatRef, *, prefix: str = "", limit: int = 20) -> list[str]:
         return await self._read(lambda conn: dashboard.authors(conn, chat, prefix=prefix, limit=limit))
 
-    async def daily_counts(self, chat: ChatRef, *, since: float) -> dashboard.DailyCounts:
+    async def daily_counts(self, chat: ChatRef, *, since: float) -> DailyCounts:
         """Events per day by action and by label, and reviews per day, since ``since``."""
 
-        async def work(conn: aiosqlite.Connection) -> dashboard.DailyCounts:
-            return dashboard.DailyCounts(
+        async def work(conn: aiosqlite.Connection) -> DailyCounts:
+            return DailyCounts(
                 actions=await dashboard.daily_actions(conn, chat, since=since),
                 labels=await dashboard.daily_labels(conn, chat, since=since),
                 reviews=await dashboard.daily_reviews(conn, chat, since=since),

@@ -6,14 +6,14 @@ import json
 
 import aiosqlite
 
+from bot.core.errors import UnknownEventError
 from bot.core.explain import Explanation
+from bot.core.records import Action, ActionReport, ChatStats, EventRecord, NewEvent, excerpt
 from bot.core.types import ChatRef
-from bot.storage.errors import UnknownEventError
-from bot.storage.records import ACTION_DONE, ChatStats, EventRecord, NewEvent, excerpt
 
 _SELECT_EVENT = """
 SELECT e.id, e.created_at, e.platform, e.chat_id, e.message_id, e.author_id, e.model, e.scores, e.action, e.reason,
-       e.flagged, e.triggered, e.thresholds, e.text, e.text_stored, e.timeout_seconds, e.action_result,
+       e.flagged, e.triggered, e.thresholds, e.text, e.text_stored, e.timeout_seconds, e.action_ok, e.action_result,
        s.id IS NOT NULL, s.cleared_at IS NOT NULL, f.correct, e.explanation
 FROM events e
 LEFT JOIN strikes s ON s.event_id = e.id
@@ -68,8 +68,10 @@ async def count_strikes(conn: aiosqlite.Connection, chat: ChatRef, author_id: st
     return int(row[0])
 
 
-async def set_action_result(conn: aiosqlite.Connection, event_id: int, result: str) -> None:
-    cursor = await conn.execute("UPDATE events SET action_result = ? WHERE id = ?", (result, event_id))
+async def set_action_report(conn: aiosqlite.Connection, event_id: int, report: ActionReport) -> None:
+    cursor = await conn.execute(
+        "UPDATE events SET action_ok = ?, action_result = ? WHERE id = ?", (int(report.ok), report.detail, event_id)
+    )
     if cursor.rowcount == 0:
         raise UnknownEventError(event_id)
 
@@ -146,9 +148,9 @@ async def stats(conn: aiosqlite.Connection, chat: ChatRef, *, model: str | None)
     [[active]] = await _pairs(
         conn, "SELECT COUNT(*) FROM strikes WHERE platform = ? AND chat_id = ? AND cleared_at IS NULL", key
     )
-    marks = ", ".join("?" for _ in ACTION_DONE)
-    done = f"SELECT COUNT(*) FROM events WHERE platform = ? AND chat_id = ? AND action_result NOT IN ({marks})"  # noqa: S608 - only placeholders
-    [[failures]] = await _pairs(conn, done, (*key, *ACTION_DONE))
+    [[failures]] = await _pairs(
+        conn, "SELECT COUNT(*) FROM events WHERE platform = ? AND chat_id = ? AND action_ok = 0", key
+    )
     return ChatStats(
         chat=chat,
         model=model,
@@ -176,7 +178,7 @@ def _record(row: tuple) -> EventRecord:
         author_id=row[5],
         model=row[6],
         scores=json.loads(row[7]),
-        action=row[8],
+        action=Action(row[8]),
         reason=row[9],
         flagged=tuple(json.loads(row[10])),
         triggered=tuple(json.loads(row[11])),
@@ -184,9 +186,9 @@ def _record(row: tuple) -> EventRecord:
         text=row[13],
         text_stored=bool(row[14]),
         timeout_seconds=int(row[15]),
-        action_result=row[16],
-        has_strike=bool(row[17]),
-        strike_cleared=bool(row[18]),
-        feedback_correct=None if row[19] is None else bool(row[19]),
-        explanation=Explanation.from_json(row[20]),
+        report=None if row[16] is None else ActionReport(bool(row[16]), row[17] or ""),
+        has_strike=bool(row[18]),
+        strike_cleared=bool(row[19]),
+        feedback_correct=None if row[20] is None else bool(row[20]),
+        explanation=Explanation.from_json(row[21]),
     )

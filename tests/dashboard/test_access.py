@@ -46,7 +46,7 @@ async def test_a_link_opens_its_chat_with_a_strict_httponly_cookie_and_drops_the
         cookie = response.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/c/telegram/-1001/" in cookie
         page = await http.get(QUEUE)
-    assert page.status_code == 200 and "you are so stupid" in page.text
+    assert page.status_code == 200 and 'you are so <mark title="+0.89">stupid</mark>' in page.text
     assert page.headers["referrer-policy"] == "no-referrer"
     assert "script-src 'self'" in page.headers["content-security-policy"]
 

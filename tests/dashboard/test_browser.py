@@ -65,7 +65,7 @@ class Stack:
         async with asyncio.timeout(30):
             while True:
                 for event in await self.storage.review_queue(chat):
-                    if event.message_id == str(message["message_id"]) and event.action_result:
+                    if event.message_id == str(message["message_id"]) and event.report:
                         return event.id
                 await asyncio.sleep(0.05)
 

@@ -13,8 +13,9 @@ import pytest_asyncio
 
 from bot.core.classifier import Classifier
 from bot.core.moderation import ModerationService
+from bot.core.records import ActionReport
 from bot.core.registry import load_registry
-from tests.adapters.discord_harness import (
+from tests.adapters.discord_bot.harness import (
     CLEAN_TEXT,
     SERVICE_ADMIN,
     TOXIC_TEXT,
@@ -83,7 +84,8 @@ async def test_toxic_message_is_deleted_and_logged_and_clean_one_is_not(fake, se
     assert TOXIC_TEXT in embed["description"]
     custom_ids = [c["custom_id"] for row in post["components"] for c in row["components"]]
     [event] = await service.recent_events(room)
-    assert event.message_id == toxic["id"] and event.action == "delete" and event.action_result == "deleted"
+    assert event.message_id == toxic["id"] and event.action == "delete"
+    assert event.report == ActionReport(True, "deleted")
     assert custom_ids == [f"modbot:review:{event.id}:no", f"modbot:review:{event.id}:ok"]
     assert f"event #{event.id}" in embed["footer"]["text"]
 
@@ -102,7 +104,7 @@ async def test_edited_message_is_moderated_like_a_new_one(fake, service):
         await fake.wait_for_call("DELETE", MESSAGE.format(id=message["id"]))
         await fake.wait_for(lambda: len(fake.channel_posts("mod-log")) >= 2)
     events = sorted(await service.recent_events(room), key=lambda event: event.id)
-    assert [(e.message_id, e.action, e.action_result) for e in events] == [
+    assert [(e.message_id, e.action, e.report.detail) for e in events] == [
         (message["id"], "flag", "flagged"),
         (message["id"], "delete", "deleted"),
     ]
@@ -128,7 +130,7 @@ async def test_warn_replies_to_the_author_and_flag_reacts(fake, service):
         await fake.wait_for(lambda: len(fake.channel_posts("mod-log")) >= 2)
     assert f"<@{fake.guild.users['member']['id']}>" in warning.body["content"]
     assert reaction.status == 204
-    results = {event.message_id: event.action_result for event in await service.recent_events(room)}
+    results = {event.message_id: event.report.detail for event in await service.recent_events(room)}
     assert results == {warned["id"]: "warned", flagged["id"]: "flagged"}
 
 
@@ -151,7 +153,7 @@ async def test_missing_permission_on_delete_is_logged_told_once_and_the_bot_keep
     assert [c.status for c in fake.find_calls("DELETE", MESSAGE.format(id=first["id"]))] == [403]
     notices = [p["content"] for p in fake.channel_posts("mod-log") if p["content"]]
     assert len(notices) == 1 and "missing Manage Messages" in notices[0]
-    results = {event.message_id: event.action_result for event in await service.recent_events(room)}
+    results = {event.message_id: event.report.detail for event in await service.recent_events(room)}
     assert results[first["id"]] == results[second["id"]] == "forbidden: missing Manage Messages"
     assert results[third["id"]] == "deleted"
     assert (await service.stats(room)).action_failures == 2
@@ -169,7 +171,7 @@ async def test_rate_limited_delete_is_retried_after_retry_after(fake, service):
         )
         await fake.wait_for(lambda: fake.channel_posts("mod-log"))
     [event] = await service.recent_events(room)
-    assert event.action_result == "deleted"
+    assert event.report == ActionReport(True, "deleted")
 
 
 @pytest.mark.parametrize(
@@ -187,7 +189,7 @@ async def test_a_vanished_message_or_guild_is_recorded_not_raised(fake, service,
         await fake.wait_for(lambda: len(fake.channel_posts("mod-log")) >= 2)  # the notice and the event
         later = await fake.send_message(CLEAN_TEXT)
         await fake.wait_for_call("DELETE", MESSAGE.format(id=later["id"]))
-    results = {event.message_id: event.action_result for event in await service.recent_events(room)}
+    results = {event.message_id: event.report.detail for event in await service.recent_events(room)}
     assert results[gone["id"]] == recorded
 
 

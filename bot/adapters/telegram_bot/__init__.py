@@ -24,12 +24,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.adapters._telegram_actions import FEEDBACK_PREFIX, ActionTaker
-from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_commands import ADMIN_COMMANDS, PUBLIC_COMMANDS, Commands
-from bot.adapters._telegram_dashboard import DashboardCommand, TelegramPlatform
-from bot.adapters._telegram_moderation import Moderation
-from bot.adapters._telegram_retry import call_api
+from bot.adapters.telegram_bot._actions import FEEDBACK_PREFIX, ActionTaker
+from bot.adapters.telegram_bot._admins import AdminCache
+from bot.adapters.telegram_bot._commands import ADMIN_COMMANDS, PUBLIC_COMMANDS, Commands
+from bot.adapters.telegram_bot._dashboard import DashboardCommand, TelegramPlatform
+from bot.adapters.telegram_bot._moderation import Moderation
+from bot.adapters.telegram_bot._retry import call_api
 from bot.config import Settings
 from bot.core.dashboard_access import LinkMaker
 from bot.core.moderation import ModerationService

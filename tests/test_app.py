@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App
-from bot.cli import run as run_module
-from bot.cli.run import CONSOLE, adapters_for, serve_adapters
+from bot import app as app_module
+from bot.app import CONSOLE, PLATFORMS, App, adapters_for, serve_adapters
 from bot.config import Settings
 from bot.core.moderation import ModerationService
 from bot.core.types import Actor, ChatRef, Message
@@ -25,22 +24,20 @@ from tests.fakes.scripted_backend import scripted_classifier, scripted_registry
     ("tokens", "expected"),
     [
         ({}, [CONSOLE]),
-        ({"DISCORD_TOKEN": "d"}, [("discord", "bot.adapters.discord_bot")]),
-        ({"TELEGRAM_TOKEN": "t"}, [("telegram", "bot.adapters.telegram_bot")]),
-        (
-            {"DISCORD_TOKEN": "d", "TELEGRAM_TOKEN": "t"},
-            [("discord", "bot.adapters.discord_bot"), ("telegram", "bot.adapters.telegram_bot")],
-        ),
+        ({"DISCORD_TOKEN": "d"}, ["discord"]),
+        ({"TELEGRAM_TOKEN": "t"}, ["telegram"]),
+        ({"DISCORD_TOKEN": "d", "TELEGRAM_TOKEN": "t"}, ["discord", "telegram"]),
         ({"DISCORD_TOKEN": "  "}, [CONSOLE]),  # a blank token is no token
     ],
 )
 def test_the_platforms_with_a_token_are_served_else_the_console(
-    tokens: dict[str, str], expected: list[tuple[str, str]], monkeypatch
+    tokens: dict[str, str], expected: list, monkeypatch
 ) -> None:
     for name in ("DISCORD_TOKEN", "TELEGRAM_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     for name, value in tokens.items():
         monkeypatch.setenv(name, value)
+    expected = [item if isinstance(item, tuple) else (item, PLATFORMS[item][1]) for item in expected]
     assert adapters_for(Settings()) == expected
 
 
@@ -75,7 +72,7 @@ def build(tmp_path: Path, probe: Probe):
 
 
 def waiting_adapter(probe: Probe, name: str):
-    async def serve(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    async def serve(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
         probe.services.append(service)
         outcome = await service.handle(Message(ChatRef(name, "1"), "m", Actor("u"), "stupid"))
         assert outcome.event_id is not None
@@ -99,7 +96,7 @@ async def test_sigterm_stops_every_adapter_gracefully_and_exits_0(build, probe: 
 
 
 async def test_an_adapter_that_ends_stops_the_others(build, probe: Probe) -> None:
-    async def ends_at_once(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    async def ends_at_once(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
         return None  # like the console at end of input
 
     serves = [("console", ends_at_once), ("two", waiting_adapter(probe, "two"))]
@@ -108,7 +105,7 @@ async def test_an_adapter_that_ends_stops_the_others(build, probe: Probe) -> Non
 
 
 async def test_a_failing_adapter_stops_the_others_and_exits_1(build, probe: Probe, caplog) -> None:
-    async def fails(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    async def fails(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
         raise ConnectionError("gateway refused the token")
 
     serves = [("broken", fails), ("two", waiting_adapter(probe, "two"))]
@@ -120,16 +117,16 @@ async def test_a_failing_adapter_stops_the_others_and_exits_1(build, probe: Prob
 async def test_an_adapter_that_ignores_stop_is_cancelled_after_the_grace_period(
     build, probe: Probe, monkeypatch
 ) -> None:
-    monkeypatch.setattr(run_module, "STOP_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(app_module, "STOP_GRACE_SECONDS", 0.2)
     cancelled = asyncio.Event()
 
-    async def stubborn(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    async def stubborn(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
         try:
             await asyncio.Event().wait()
         finally:
             cancelled.set()
 
-    async def ends(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    async def ends(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
         return None
 
     assert (

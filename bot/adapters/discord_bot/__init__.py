@@ -1,8 +1,8 @@
 """Discord adapter: ``serve()`` runs the bot until ``stop`` is set; ``ModerationBot`` wires events and commands.
 
-The work lives in private modules: ``_discord_moderation`` (messages -> decisions -> actions), ``_discord_actions``
-(what Discord answered), ``_discord_modlog`` and ``_discord_review`` (the mod-log and its buttons),
-``_discord_classify`` and ``_discord_admin`` (slash commands), ``_discord_convert`` (Discord -> core types).
+The work lives in private modules: ``_moderation`` (messages -> decisions -> actions), ``_actions``
+(what Discord answered), ``_modlog`` and ``_review`` (the mod-log and its buttons),
+``_classify`` and ``_admin`` (slash commands), ``_convert`` (Discord -> core types).
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot.adapters._discord_admin import register_admin
-from bot.adapters._discord_classify import register_classify
-from bot.adapters._discord_interactions import on_app_command_error
-from bot.adapters._discord_moderation import Moderator
-from bot.adapters._discord_modlog import ModLog
-from bot.adapters._discord_review import ReviewButton
+from bot.adapters.discord_bot._admin import register_admin
+from bot.adapters.discord_bot._classify import register_classify
+from bot.adapters.discord_bot._dashboard import DiscordPlatform, register_dashboard
+from bot.adapters.discord_bot._interactions import on_app_command_error
+from bot.adapters.discord_bot._moderation import Moderator
+from bot.adapters.discord_bot._modlog import ModLog
+from bot.adapters.discord_bot._review import ReviewButton
 from bot.config import Settings
+from bot.core.dashboard_access import LinkMaker
 from bot.core.moderation import ModerationService
+from bot.core.platforms import Platforms
 
 _log = logging.getLogger(__name__)
 
@@ -51,7 +54,14 @@ def configure_endpoints(api_base_url: str | None, gateway_url: str | None) -> No
 class ModerationBot(discord.Client):
     """The Discord client: automatic moderation on messages and edits, slash commands, mod-log review buttons."""
 
-    def __init__(self, service: ModerationService, *, guild_ids: Sequence[int] = (), **options: Any) -> None:
+    def __init__(
+        self,
+        service: ModerationService,
+        *,
+        guild_ids: Sequence[int] = (),
+        dashboard: LinkMaker | None = None,
+        **options: Any,
+    ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it for the application in the developer portal
         options.setdefault("max_ratelimit_timeout", MAX_RATELIMIT_WAIT)
@@ -62,10 +72,12 @@ class ModerationBot(discord.Client):
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = on_app_command_error
         self.moderator = Moderator(service, ModLog(service))
+        self.dashboard_links = dashboard
 
     async def setup_hook(self) -> None:
         register_classify(self.tree, self.service)
         register_admin(self.tree, self.service)
+        register_dashboard(self.tree, self.dashboard_links)
         self.add_dynamic_items(ReviewButton)
         await self.sync_commands()
 
@@ -108,13 +120,29 @@ class ModerationBot(discord.Client):
         _log.exception("unhandled error in %s; the bot keeps running", event_method)
 
 
-async def serve(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
-    """Connect to Discord with ``DISCORD_TOKEN`` and moderate until ``stop`` is set."""
+async def serve(
+    service: ModerationService,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    platforms: Platforms | None = None,
+    dashboard: LinkMaker | None = None,
+) -> None:
+    """Connect to Discord with ``DISCORD_TOKEN`` and moderate until ``stop`` is set.
+
+    ``platforms``: where the web dashboard finds Discord while it runs; ``dashboard``: makes ``/dashboard``'s links.
+    """
     if settings.discord_token is None:
         raise ValueError("DISCORD_TOKEN is not set")
     configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
-    bot = ModerationBot(service, guild_ids=settings.guild_ids)
-    await run_until(bot, settings.discord_token.get_secret_value(), stop)
+    bot = ModerationBot(service, guild_ids=settings.guild_ids, dashboard=dashboard)
+    if platforms is not None:
+        platforms.register("discord", DiscordPlatform(bot))
+    try:
+        await run_until(bot, settings.discord_token.get_secret_value(), stop)
+    finally:
+        if platforms is not None:
+            platforms.unregister("discord")
 
 
 async def run_until(bot: discord.Client, token: str, stop: asyncio.Event) -> None:

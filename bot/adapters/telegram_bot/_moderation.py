@@ -11,13 +11,13 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.adapters._telegram_actions import FEEDBACK_PREFIX, ActionTaker
-from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_convert import actor, chat_ref, is_anonymous_admin, to_core_message
-from bot.adapters._telegram_retry import call_api
+from bot.adapters.telegram_bot._actions import FEEDBACK_PREFIX, ActionTaker
+from bot.adapters.telegram_bot._admins import AdminCache
+from bot.adapters.telegram_bot._convert import actor, chat_ref, is_anonymous_admin, to_core_message
+from bot.adapters.telegram_bot._retry import call_api
 from bot.core.errors import BotError
 from bot.core.moderation import ModerationService
-from bot.core.policy import Action
+from bot.core.records import Action
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -49,8 +49,10 @@ class Moderation:
             return
         result = await self._actions.carry_out(context.bot, message, outcome.decision, outcome.event_id)
         if outcome.event_id is not None:
-            await self._service.record_action_result(outcome.event_id, result)
-        log.info("chat %s message %s: %s -> %s", message.chat.id, message.message_id, outcome.decision.action, result)
+            await self._service.record_action_report(outcome.event_id, result)
+        log.info(
+            "chat %s message %s: %s -> %s", message.chat.id, message.message_id, outcome.decision.action, result.detail
+        )
 
     async def on_feedback(self, update: Update, context: Context) -> None:
         """An admin pressed "Not toxic" (undo: clear the strike, lift a timeout) or "Confirm" under a warning."""

@@ -18,10 +18,11 @@ from telegram import Message as TgMessage
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_render import mention
-from bot.adapters._telegram_retry import call_api
-from bot.core.policy import Action, Decision
+from bot.adapters.telegram_bot._admins import AdminCache
+from bot.adapters.telegram_bot._render import mention
+from bot.adapters.telegram_bot._retry import call_api
+from bot.core.policy import Decision
+from bot.core.records import Action, ActionReport
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +54,17 @@ class ActionTaker:
         self._admins = admins
         self._told_missing_rights: set[int] = set()  # chats already told that the bot lacks rights
 
-    async def carry_out(self, bot: Bot, message: TgMessage, decision: Decision, event_id: int | None) -> str:
-        """Do what ``decision`` says to ``message``; returns the result to store with the event.
+    async def carry_out(self, bot: Bot, message: TgMessage, decision: Decision, event_id: int | None) -> ActionReport:
+        """Do what ``decision`` says to ``message``; returns the report to store with the event.
 
-        Full success is one of the storage's ``ACTION_DONE`` words; otherwise the failures, joined by "; ".
+        Full success is the action's word ("deleted" ...); otherwise the failures, joined by "; ".
         """
         action = decision.action
         if action is Action.NONE:
-            return "done"
+            return ActionReport(True, "done")
         if action is Action.FLAG:
-            return await self._react(bot, message) or "flagged"
+            failure = await self._react(bot, message)
+            return ActionReport(failure is None, failure or "flagged")
         failures: list[str | None] = []
         still_there = True
         if action in (Action.DELETE, Action.TIMEOUT):
@@ -72,8 +74,9 @@ class ActionTaker:
             failures.append(await self._restrict(bot, message, decision.timeout_seconds))
         failures.append(await self._warn(bot, message, decision, event_id, replied=still_there))
         if any(failures):
-            return "; ".join(failure for failure in failures if failure)
-        return {Action.DELETE: "deleted", Action.WARN: "warned", Action.TIMEOUT: "timed out"}.get(action, "done")
+            return ActionReport(False, "; ".join(failure for failure in failures if failure))
+        done = {Action.DELETE: "deleted", Action.WARN: "warned", Action.TIMEOUT: "timed out"}.get(action, "done")
+        return ActionReport(True, done)
 
     async def lift_restriction(self, bot: Bot, chat_id: int, user_id: int) -> str:
         """Give a muted member their rights back (after an admin said the message was not toxic)."""

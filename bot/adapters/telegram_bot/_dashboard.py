@@ -9,10 +9,10 @@ from telegram import Bot, LinkPreviewOptions, Update
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.adapters._telegram_actions import ActionTaker
-from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_convert import GROUP_TYPES, actor, chat_ref, is_anonymous_admin
-from bot.adapters._telegram_retry import call_api
+from bot.adapters.telegram_bot._actions import ActionTaker
+from bot.adapters.telegram_bot._admins import AdminCache
+from bot.adapters.telegram_bot._convert import GROUP_TYPES, actor, chat_ref, is_anonymous_admin
+from bot.adapters.telegram_bot._retry import call_api
 from bot.core.dashboard_access import LinkMaker, dashboard_answer
 
 log = logging.getLogger(__name__)

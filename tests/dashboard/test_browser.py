@@ -235,3 +235,15 @@ async def test_only_admins_get_a_link_and_only_in_private(stack: Stack) -> None:
     calls = stack.server.calls[mark:]
     delivered = [call.params for call in calls if call.method == "sendMessage" and call.status == 200]
     assert not [params for params in delivered if stack.url in params["text"]], "no link was delivered anywhere"
+
+
+async def test_telegram_warnings_and_classify_explain_say_which_words_drove_the_score(stack: Stack) -> None:
+    mark = len(stack.server.calls)
+    await stack.toxic_message("honestly you are stupid")
+    warning = await stack.server.wait_for("sendMessage", lambda p: "is muted" in p["text"], start=mark)
+    assert "why: insult 0.91: &quot;stupid&quot; +0.89" in warning.params["text"]
+    command = await stack.server.post_message(GROUP, MEMBER, "/classify explain <b>so</b> stupid")
+    reply = await stack.server.wait_for("sendMessage", lambda p: "<pre>" in p["text"], start=mark)
+    assert reply.params["reply_parameters"]["message_id"] == command["message_id"]
+    assert "why: insult 0.91: &quot;stupid&quot; +0.89" in reply.params["text"]
+    assert "&lt;b&gt;so&lt;/b&gt;" in reply.params["text"]

@@ -212,3 +212,17 @@ async def test_dashboard_gives_an_admin_an_ephemeral_link_and_refuses_a_member(f
     assert (grant.chat, grant.user_id) == (chat(fake), admin_id)
     assert "Manage Server" in member["content"] and "http" not in member["content"]
     assert rights == [True, False, False]
+
+
+async def test_classify_explain_adds_the_words_behind_the_score(fake, service):
+    from bot.core.report import escape_discord, explanation_line
+
+    async with running_bot(fake, service):
+        asked = await fake.wait_reply(
+            await fake.slash("classify", [option("text", TOXIC_TEXT), option("explain", True, 5)])
+        )
+        plain = await fake.wait_reply(await fake.slash("classify", [option("text", TOXIC_TEXT)]))
+    result = await service.classify(TOXIC_TEXT, chat=chat(fake))
+    expected = await service.explain(TOXIC_TEXT, result)
+    assert expected is not None and escape_discord(explanation_line(expected)) in embed_text(asked)
+    assert "why" not in embed_text(plain)

@@ -10,11 +10,9 @@ import dataclasses
 import logging
 import math
 import time
-import weakref
-from asyncio import Lock
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from bot.core.errors import BotError, InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
 from bot.core.explain import Explanation, explain, explanation_label
@@ -45,6 +43,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TextClassifier(Protocol):
@@ -66,6 +65,13 @@ class ModerationStore(Protocol):
     ) -> ChatSettings: ...
     async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]: ...
     async def record_event(self, event: NewEvent) -> int: ...
+    async def record_decision(
+        self, chat: ChatRef, author_id: str, *, since: float, decide: Callable[[int], tuple[T, NewEvent | None]]
+    ) -> tuple[T, int | None]:
+        """In one transaction that excludes every other one for (chat, author), in any process: count the author's
+        strikes since ``since``, call ``decide`` with that count, log the event it returns (with its strike)."""
+        ...
+
     async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int: ...
     async def record_action_report(self, event_id: int, report: ActionReport) -> None: ...
     async def get_event(self, event_id: int) -> EventRecord: ...
@@ -114,8 +120,6 @@ class ModerationService:
         self._storage = storage
         self._registry = registry
         self._clock = clock
-        # one lock per (chat, author): counting prior strikes and logging the new one must not interleave
-        self._author_locks: weakref.WeakValueDictionary[tuple[str, str, str], Lock] = weakref.WeakValueDictionary()
 
     # messages -----------------------------------------------------------------------------------------------------
 
@@ -129,14 +133,11 @@ class ModerationService:
         spec = self._registry.get(self._model_name(settings))
         [classification] = await self._classifier.classify([message.text], spec.name)
         chat, author = message.chat, message.author
-        lock = self._author_locks.setdefault((chat.platform, chat.chat_id, author.user_id), Lock())
-        async with lock:
-            now = self._clock()
-            prior = 0
-            if spec.is_toxicity:
-                since = now - settings.strike_window_seconds
-                prior = await self._storage.count_strikes(chat, author.user_id, since=since)
-            decision = decide(
+        now = self._clock()
+        since = now - settings.strike_window_seconds
+
+        def decide_with(prior: int) -> Decision:
+            return decide(
                 classification.as_dict(),
                 settings,
                 author=author,
@@ -145,28 +146,40 @@ class ModerationService:
                 model_thresholds=spec.thresholds,
                 prior_strikes=prior,
             )
-            if not decision.flagged:
-                return Outcome(None, decision, classification)
-            why = await self._explain_event(message.text, classification, decision) if self._explain_events else None
+
+        # whether a message is flagged never depends on prior strikes: clean messages need no write transaction
+        decision = decide_with(0)
+        if not decision.flagged:
+            return Outcome(None, decision, classification)
+        # explained before the transaction: the extra forward pass never holds the author's lock
+        why = await self._explain_event(message.text, classification, decision) if self._explain_events else None
+
+        def logged(prior: int) -> tuple[Decision, NewEvent]:
+            final = decide_with(prior if spec.is_toxicity else 0)
             event = NewEvent(
                 chat=chat,
                 message_id=message.message_id,
                 author_id=author.user_id,
                 model=spec.name,
                 scores=classification.as_dict(),
-                action=decision.action,
-                reason=decision.reason,
-                flagged=decision.flagged,
-                triggered=decision.triggered,
-                thresholds=decision.thresholds,
+                action=final.action,
+                reason=final.reason,
+                flagged=final.flagged,
+                triggered=final.triggered,
+                thresholds=final.thresholds,
                 text=message.text,
                 store_text=settings.store_text,
                 created_at=now,
-                strike=decision.is_strike,
-                timeout_seconds=decision.timeout_seconds,
+                strike=final.is_strike,
+                timeout_seconds=final.timeout_seconds,
                 explanation=why,
             )
-            event_id = await self._storage.record_event(event)
+            return final, event
+
+        # counting prior strikes and logging the new one is one transaction under the (chat, author) lock, so
+        # concurrent messages of one author, in this process or another, each see the strikes before them
+        decision, event_id = await self._storage.record_decision(chat, author.user_id, since=since, decide=logged)
+        assert event_id is not None
         log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
         return Outcome(event_id, decision, classification, why)
 

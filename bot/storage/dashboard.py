@@ -1,19 +1,25 @@
-"""SQL for the moderators' dashboard: the review queue, a member's history, daily counts, per-chat exports, and the
-dashboard's signing key. Parameterised queries only; run by ``Storage`` like the other query modules."""
+"""Queries of the moderators' dashboard: the review queue, a member's history, daily counts, per-chat exports, and
+the dashboard's signing key (run by ``Storage``; SQLAlchemy Core, so both engines run the same statements)."""
 
 from __future__ import annotations
 
-import aiosqlite
+from typing import Any
 
-from bot.core.records import EventRecord
+from sqlalchemy import Integer, cast, func, select, true
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core.records import Action, EventRecord
 from bot.core.types import ChatRef
-from bot.storage.events import _SELECT_EVENT, _record
+from bot.storage.events import EVENT, event_record
+from bot.storage.queries import json_array_elements
+from bot.storage.tables import events, feedback, secrets
 
 DAY_SECONDS = 86400
 
 
 async def queue(
-    conn: aiosqlite.Connection,
+    conn: AsyncConnection,
     chat: ChatRef,
     *,
     author_id: str | None = None,
@@ -23,83 +29,88 @@ async def queue(
 ) -> list[EventRecord]:
     """The chat's flagged and acted events, newest first; optionally one member's, only unreviewed, or older than
     ``before_id`` (the next page)."""
-    where = ["e.platform = ?", "e.chat_id = ?", "e.action != 'none'"]
-    params: list[object] = [chat.platform, chat.chat_id]
+    e = events.c
+    query = EVENT.where(e.platform == chat.platform, e.chat_id == chat.chat_id, e.action != str(Action.NONE))
     if author_id is not None:
-        where.append("e.author_id = ?")
-        params.append(author_id)
+        query = query.where(e.author_id == author_id)
     if unreviewed_only:
-        where.append("f.correct IS NULL")
+        query = query.where(feedback.c.correct.is_(None))
     if before_id is not None:
-        where.append("e.id < ?")
-        params.append(before_id)
-    query = _SELECT_EVENT + "WHERE " + " AND ".join(where) + " ORDER BY e.id DESC LIMIT ?"
-    async with conn.execute(query, (*params, limit)) as cursor:
-        return [_record(row) for row in await cursor.fetchall()]
+        query = query.where(e.id < before_id)
+    return [event_record(row) for row in await conn.execute(query.order_by(e.id.desc()).limit(limit))]
 
 
-async def authors(conn: aiosqlite.Connection, chat: ChatRef, *, prefix: str = "", limit: int = 20) -> list[str]:
-    """Ids of the chat's members with logged events, starting with ``prefix`` (the member search)."""
-    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    async with conn.execute(
-        "SELECT author_id FROM events WHERE platform = ? AND chat_id = ? AND author_id LIKE ? ESCAPE '\\' "
-        "GROUP BY author_id ORDER BY MAX(id) DESC LIMIT ?",
-        (chat.platform, chat.chat_id, pattern, limit),
-    ) as cursor:
-        return [row[0] for row in await cursor.fetchall()]
-
-
-async def daily_actions(conn: aiosqlite.Connection, chat: ChatRef, *, since: float) -> list[tuple[int, str, int]]:
-    """(day number since the epoch, action, events) of the chat since ``since``."""
-    return await _rows(
-        conn,
-        "SELECT CAST(created_at / ? AS INTEGER), action, COUNT(*) FROM events "
-        "WHERE platform = ? AND chat_id = ? AND created_at >= ? GROUP BY 1, 2 ORDER BY 1, 2",
-        (DAY_SECONDS, chat.platform, chat.chat_id, since),
+async def authors(conn: AsyncConnection, chat: ChatRef, *, prefix: str = "", limit: int = 20) -> list[str]:
+    """Ids of the chat's members with logged events that start with ``prefix`` (the member search), latest first."""
+    e = events.c
+    query = (
+        select(e.author_id)
+        .where(e.platform == chat.platform, e.chat_id == chat.chat_id, e.author_id.startswith(prefix, autoescape=True))
+        .group_by(e.author_id)
+        .order_by(func.max(e.id).desc())
+        .limit(limit)
     )
+    return [row[0] for row in await conn.execute(query)]
 
 
-async def daily_labels(conn: aiosqlite.Connection, chat: ChatRef, *, since: float) -> list[tuple[int, str, int]]:
+def _day(column: Any) -> Any:
+    """Days since the epoch (UTC) of a timestamp column, the same on both engines."""
+    return cast(func.floor(column / DAY_SECONDS), Integer)
+
+
+async def daily_actions(conn: AsyncConnection, chat: ChatRef, *, since: float) -> list[tuple[int, str, int]]:
+    """(day, action, events) of the chat since ``since``."""
+    e = events.c
+    day = _day(e.created_at).label("day")
+    query = (
+        select(day, e.action, func.count())
+        .where(e.platform == chat.platform, e.chat_id == chat.chat_id, e.created_at >= since)
+        .group_by(day, e.action)
+        .order_by(day, e.action)
+    )
+    return [(int(row[0]), str(row[1]), int(row[2])) for row in await conn.execute(query)]
+
+
+async def daily_labels(conn: AsyncConnection, chat: ChatRef, *, since: float) -> list[tuple[int, str, int]]:
     """(day, label, events on which the label was over its threshold) of the chat since ``since``."""
-    return await _rows(
-        conn,
-        "SELECT CAST(e.created_at / ? AS INTEGER), j.value, COUNT(*) FROM events e, json_each(e.flagged) j "
-        "WHERE e.platform = ? AND e.chat_id = ? AND e.created_at >= ? GROUP BY 1, 2 ORDER BY 1, 2",
-        (DAY_SECONDS, chat.platform, chat.chat_id, since),
+    e = events.c
+    label = json_array_elements(conn, e.flagged)
+    day = _day(e.created_at).label("day")
+    query = (
+        select(day, label.c.value, func.count())
+        .select_from(events.join(label, true()))
+        .where(e.platform == chat.platform, e.chat_id == chat.chat_id, e.created_at >= since)
+        .group_by(day, label.c.value)
+        .order_by(day, label.c.value)
     )
+    return [(int(row[0]), str(row[1]), int(row[2])) for row in await conn.execute(query)]
 
 
-async def daily_reviews(conn: aiosqlite.Connection, chat: ChatRef, *, since: float) -> list[tuple[int, int, int]]:
-    """(day of the event, confirmed, marked not toxic) for the chat's reviewed events since ``since``."""
-    return await _rows(
-        conn,
-        "SELECT CAST(e.created_at / ? AS INTEGER), SUM(f.correct), SUM(1 - f.correct) FROM feedback f "
-        "JOIN events e ON e.id = f.event_id WHERE e.platform = ? AND e.chat_id = ? AND e.created_at >= ? "
-        "GROUP BY 1 ORDER BY 1",
-        (DAY_SECONDS, chat.platform, chat.chat_id, since),
+async def daily_reviews(conn: AsyncConnection, chat: ChatRef, *, since: float) -> list[tuple[int, int, int]]:
+    """(day of the event, confirmed, marked not toxic) of the chat's reviewed events since ``since``."""
+    e = events.c
+    day = _day(e.created_at).label("day")
+    query = (
+        select(day, func.sum(feedback.c.correct), func.sum(1 - feedback.c.correct))
+        .select_from(feedback.join(events, e.id == feedback.c.event_id))
+        .where(e.platform == chat.platform, e.chat_id == chat.chat_id, e.created_at >= since)
+        .group_by(day)
+        .order_by(day)
     )
+    return [(int(row[0]), int(row[1]), int(row[2])) for row in await conn.execute(query)]
 
 
-async def reviewed(conn: aiosqlite.Connection, chat: ChatRef) -> list[EventRecord]:
+async def reviewed(conn: AsyncConnection, chat: ChatRef) -> list[EventRecord]:
     """The chat's reviewed events, oldest first (the export)."""
-    async with conn.execute(
-        _SELECT_EVENT + "WHERE e.platform = ? AND e.chat_id = ? AND f.correct IS NOT NULL ORDER BY e.id",
-        (chat.platform, chat.chat_id),
-    ) as cursor:
-        return [_record(row) for row in await cursor.fetchall()]
+    e = events.c
+    query = EVENT.where(e.platform == chat.platform, e.chat_id == chat.chat_id, feedback.c.correct.is_not(None))
+    return [event_record(row) for row in await conn.execute(query.order_by(e.id))]
 
 
-async def secret(conn: aiosqlite.Connection, name: str, candidate: str, *, now: float) -> str:
-    """The stored secret called ``name``; ``candidate`` is stored first when there is none (first start)."""
-    await conn.execute(
-        "INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        (name, candidate, now),
-    )
-    async with conn.execute("SELECT value FROM secrets WHERE name = ?", (name,)) as cursor:
-        row = await cursor.fetchone()
-    return str(row[0])
-
-
-async def _rows(conn: aiosqlite.Connection, query: str, params: tuple) -> list:
-    async with conn.execute(query, params) as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
+async def secret(conn: AsyncConnection, name: str, candidate: str, *, now: float) -> str:
+    """The secret stored under ``name``; ``candidate`` is stored first when there is none (first start). Several
+    processes starting at once all get the first one stored."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(secrets).values(name=name, value=candidate, created_at=now)
+    await conn.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
+    return str((await conn.execute(select(secrets.c.value).where(secrets.c.name == name))).scalar_one())

@@ -1,4 +1,4 @@
-"""Make an fp32 ONNX transformer graph fast and deterministic: operator fusion, then static (calibrated) int8.
+"""Make an fp32 ONNX transformer graph fast and deterministic: static (calibrated) int8 quantisation.
 
 Why static: dynamic quantisation computes each activation's scale over the whole batch at run time, so a message's
 scores depend on what else is in its batch (differences up to 0.24 measured). Static quantisation fixes every scale
@@ -6,7 +6,7 @@ at export time from calibration texts (training data only), so a row's result de
 
 Only ``MatMul`` nodes are quantised (uint8 activations x int8 per-channel weights, the fast VNNI path of onnxruntime);
 the attention-mask ``Add``, ``Softmax``, layer norms and GELU stay fp32, so padding keeps contributing exactly zero.
-onnxruntime.quantization and onnxruntime.transformers are imported inside the functions (export-time only).
+onnxruntime.quantization is imported inside the functions (export-time only).
 """
 
 from __future__ import annotations
@@ -26,46 +26,6 @@ DEFAULT_CALIBRATION_METHOD = "minmax"
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 
 
-def fuse_transformer(fp32_path: Path, out_path: Path, *, num_heads: int, hidden_size: int) -> dict[str, int]:
-    """Fuse layer norms (with their residual ``Add``) and GELU in a BERT-like fp32 graph; returns the fused counts.
-
-    Attention is left unfused on purpose: the fused ``Attention`` operator has no static-int8 form, and its QKV
-    projection is a quarter of the model's multiply-adds.
-    """
-    import onnx
-    from onnxruntime.transformers.fusion_options import FusionOptions
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    model = onnx.load(str(fp32_path))
-    _gelu_as_div(model)
-    options = FusionOptions("bert")
-    options.enable_attention = False
-    optimized = optimize_model(
-        model, model_type="bert", num_heads=num_heads, hidden_size=hidden_size, optimization_options=options, opt_level=0
-    )
-    optimized.save_model_to_file(str(out_path))
-    return {name: count for name, count in optimized.get_fused_operator_statistics().items() if count}
-
-
-def _gelu_as_div(model: Any) -> None:
-    """TF folds ``x / sqrt(2)`` of the exact GELU into ``x * 0.7071``; the GELU fusion matches only the ``Div`` form."""
-    from onnx import helper, numpy_helper
-
-    constants = {item.name: numpy_helper.to_array(item) for item in model.graph.initializer}
-    producers = {output: node for node in model.graph.node for output in node.output}
-    for node in model.graph.node:
-        if node.op_type != "Erf" or node.input[0] not in producers:
-            continue
-        parent = producers[node.input[0]]
-        scale = [name for name in parent.input if name in constants and constants[name].size == 1]
-        if parent.op_type != "Mul" or len(scale) != 1 or abs(float(constants[scale[0]]) - 0.5**0.5) > 1e-4:
-            continue
-        root = next(name for name in parent.input if name != scale[0])
-        name = f"{parent.name or parent.output[0]}_sqrt2"
-        model.graph.initializer.append(numpy_helper.from_array(np.array(2**0.5, dtype=np.float32), name))
-        parent.CopyFrom(helper.make_node("Div", [root, name], list(parent.output), name=parent.name))
-
-
 def calibration_reader(
     rows: Sequence[Sequence[int]], *, pad_id: int = 0, token_type_ids: bool = False, width: int | None = None
 ) -> Any:
@@ -76,7 +36,8 @@ def calibration_reader(
     from onnxruntime.quantization import CalibrationDataReader
 
     order = np.argsort([len(row) for row in rows], kind="stable")
-    batches = [[rows[i] for i in order[start : start + CALIBRATION_BATCH]] for start in range(0, len(rows), CALIBRATION_BATCH)]
+    starts = range(0, len(rows), CALIBRATION_BATCH)
+    batches = [[rows[i] for i in order[start : start + CALIBRATION_BATCH]] for start in starts]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

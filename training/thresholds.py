@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_THRESHOLD = 0.5
+from bot.core.model_folder import DEFAULT_THRESHOLD
+
 FULL_DATA_PREVALENCE = 0.096  # share of toxic rows in the full Kaggle training set
 ACT_PRECISION = 0.90  # an automatic action must be right at least this often at real-traffic prevalence
 VAL_PREDICTIONS = "val_predictions.npz"  # written by training.callbacks.SaveBest

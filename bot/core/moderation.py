@@ -10,23 +10,32 @@ import dataclasses
 import logging
 import math
 import time
-import weakref
-from asyncio import Lock
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
-from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownModelError
+from bot.core.errors import BotError, InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.explain import Explanation, explain, explanation_label
 from bot.core.labels import TOXICITY_LABELS
-from bot.core.policy import Action, Decision, decide
+from bot.core.policy import Decision, decide
+from bot.core.records import (
+    CHAT_ACTIONS,
+    Action,
+    ActionReport,
+    AuditEntry,
+    ChatSettings,
+    ChatStats,
+    EventRecord,
+    NewEvent,
+)
 from bot.core.registry import ModelSpec, Registry
 from bot.core.types import Actor, ChatRef, Classification, Message
-from bot.storage import CHAT_ACTIONS, ChatSettings, ChatStats, EventRecord, NewEvent, Storage, UnknownEventError
 
 __all__ = [
     "FeedbackResult",
     "InvalidSettingError",
     "ModerationService",
+    "ModerationStore",
     "Outcome",
     "PermissionDenied",
     "UnknownEventError",
@@ -34,12 +43,43 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TextClassifier(Protocol):
     """The part of ``bot.core.classifier.Classifier`` the service uses."""
 
     async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]: ...
+
+
+class ModerationStore(Protocol):
+    """What the service keeps: ``bot.storage.Storage`` implements it with the core's records.
+
+    Writes that belong together are atomic: an event and its strike; a settings change and its audit entries;
+    a verdict and the strike it clears or restores. Unknown event ids raise ``UnknownEventError``.
+    """
+
+    async def get_settings(self, chat: ChatRef) -> ChatSettings: ...
+    async def update_settings(
+        self, chat: ChatRef, actor_id: str, change: Callable[[ChatSettings], ChatSettings], *, now: float
+    ) -> ChatSettings: ...
+    async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]: ...
+    async def record_event(self, event: NewEvent) -> int: ...
+    async def record_decision(
+        self, chat: ChatRef, author_id: str, *, since: float, decide: Callable[[int], tuple[T, NewEvent | None]]
+    ) -> tuple[T, int | None]:
+        """In one transaction that excludes every other one for (chat, author), in any process: count the author's
+        strikes since ``since``, call ``decide`` with that count, log the event it returns (with its strike)."""
+        ...
+
+    async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int: ...
+    async def record_action_report(self, event_id: int, report: ActionReport) -> None: ...
+    async def get_event(self, event_id: int) -> EventRecord: ...
+    async def recent_events(self, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]: ...
+    async def record_feedback(
+        self, event_id: int, actor_id: str, correct: bool, *, now: float
+    ) -> tuple[EventRecord, bool]: ...
+    async def stats(self, chat: ChatRef) -> ChatStats: ...
 
 
 @dataclass(frozen=True)
@@ -49,6 +89,7 @@ class Outcome:
     event_id: int | None
     decision: Decision
     classification: Classification | None
+    explanation: Explanation | None = None  # the words behind the top label, for flagged and acted messages
 
 
 @dataclass(frozen=True)
@@ -68,17 +109,17 @@ class ModerationService:
     def __init__(
         self,
         classifier: TextClassifier,
-        storage: Storage,
+        storage: ModerationStore,
         registry: Registry,
         *,
         clock: Callable[[], float] = time.time,
+        explain_events: bool = True,
     ) -> None:
         self._classifier = classifier
+        self._explain_events = explain_events
         self._storage = storage
         self._registry = registry
         self._clock = clock
-        # one lock per (chat, author): counting prior strikes and logging the new one must not interleave
-        self._author_locks: weakref.WeakValueDictionary[tuple[str, str, str], Lock] = weakref.WeakValueDictionary()
 
     # messages -----------------------------------------------------------------------------------------------------
 
@@ -92,14 +133,11 @@ class ModerationService:
         spec = self._registry.get(self._model_name(settings))
         [classification] = await self._classifier.classify([message.text], spec.name)
         chat, author = message.chat, message.author
-        lock = self._author_locks.setdefault((chat.platform, chat.chat_id, author.user_id), Lock())
-        async with lock:
-            now = self._clock()
-            prior = 0
-            if spec.is_toxicity:
-                since = now - settings.strike_window_seconds
-                prior = await self._storage.count_strikes(chat, author.user_id, since=since)
-            decision = decide(
+        now = self._clock()
+        since = now - settings.strike_window_seconds
+
+        def decide_with(prior: int) -> Decision:
+            return decide(
                 classification.as_dict(),
                 settings,
                 author=author,
@@ -108,32 +146,61 @@ class ModerationService:
                 model_thresholds=spec.thresholds,
                 prior_strikes=prior,
             )
-            if not decision.flagged:
-                return Outcome(None, decision, classification)
+
+        # whether a message is flagged never depends on prior strikes: clean messages need no write transaction
+        decision = decide_with(0)
+        if not decision.flagged:
+            return Outcome(None, decision, classification)
+        # explained before the transaction: the extra forward pass never holds the author's lock
+        why = await self._explain_event(message.text, classification, decision) if self._explain_events else None
+
+        def logged(prior: int) -> tuple[Decision, NewEvent]:
+            final = decide_with(prior if spec.is_toxicity else 0)
             event = NewEvent(
                 chat=chat,
                 message_id=message.message_id,
                 author_id=author.user_id,
                 model=spec.name,
                 scores=classification.as_dict(),
-                action=str(decision.action),
-                reason=decision.reason,
-                flagged=decision.flagged,
-                triggered=decision.triggered,
-                thresholds=decision.thresholds,
+                action=final.action,
+                reason=final.reason,
+                flagged=final.flagged,
+                triggered=final.triggered,
+                thresholds=final.thresholds,
                 text=message.text,
                 store_text=settings.store_text,
                 created_at=now,
-                strike=decision.is_strike,
-                timeout_seconds=decision.timeout_seconds,
+                strike=final.is_strike,
+                timeout_seconds=final.timeout_seconds,
+                explanation=why,
             )
-            event_id = await self._storage.record_event(event)
-        log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
-        return Outcome(event_id, decision, classification)
+            return final, event
 
-    async def record_action_result(self, event_id: int, result: str) -> None:
-        """What the platform said when the adapter carried out the action ("deleted", "forbidden: ...")."""
-        await self._storage.record_action_result(event_id, result)
+        # counting prior strikes and logging the new one is one transaction under the (chat, author) lock, so
+        # concurrent messages of one author, in this process or another, each see the strikes before them
+        decision, event_id = await self._storage.record_decision(chat, author.user_id, since=since, decide=logged)
+        assert event_id is not None
+        log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
+        return Outcome(event_id, decision, classification, why)
+
+    async def explain(
+        self, text: str, classification: Classification, *, label: str | None = None
+    ) -> Explanation | None:
+        """The words of ``text`` that drove ``label`` (default: the verdict's label) under the model that scored it."""
+        return await explain(self._classifier, text, model=classification.model, label=label, base=classification)
+
+    async def _explain_event(self, text: str, classification: Classification, decision: Decision) -> Explanation | None:
+        """The explanation of a flagged message; a failure only costs the explanation, never the moderation."""
+        label = explanation_label(classification, decision.triggered or decision.flagged)
+        try:
+            return await self.explain(text, classification, label=label)
+        except BotError as error:
+            log.warning("no explanation for a flagged message: %s", error)
+            return None
+
+    async def record_action_report(self, event_id: int, report: ActionReport) -> None:
+        """What the platform said when the adapter carried out the action."""
+        await self._storage.record_action_report(event_id, report)
 
     async def classify(self, text: str, *, chat: ChatRef | None = None, model: str | None = None) -> Classification:
         """Scores of one text with ``model``, else the chat's model, else the default; no policy, nothing logged."""
@@ -175,10 +242,10 @@ class ModerationService:
 
     async def set_action(self, chat: ChatRef, actor: Actor, action: str) -> ChatSettings:
         _require_admin(actor, "change the action")
-        action = action.strip().lower()
-        if action not in CHAT_ACTIONS:
-            raise InvalidSettingError(f"unknown action '{action}' (choose one of: {', '.join(CHAT_ACTIONS)})")
-        return await self._update(chat, actor, action=action)
+        name = str(action).strip().lower()
+        if name not in CHAT_ACTIONS:
+            raise InvalidSettingError(f"unknown action '{name}' (choose one of: {', '.join(CHAT_ACTIONS)})")
+        return await self._update(chat, actor, action=Action(name))
 
     async def set_exempt(
         self, chat: ChatRef, actor: Actor, kind: Literal["user", "role"], ident: str, exempt: bool

@@ -1,35 +1,7 @@
-"""aiosqlite storage: chat settings, the moderation log, strikes, feedback and the admin audit log; migrations."""
+"""The core's ``ModerationStore`` on SQLite (default) or PostgreSQL: one SQLAlchemy Core query layer for both engines,
+Alembic migrations (``migrations/``) at start. Only ``bot.app`` and ``bot.cli`` know this package."""
 
 from bot.storage.database import Storage
-from bot.storage.errors import StorageBusyError, StorageError, UnknownEventError
-from bot.storage.records import (
-    ACTION_DONE,
-    CHAT_ACTIONS,
-    DEFAULT_ACTING_LABELS,
-    EXCERPT_CHARS,
-    AuditEntry,
-    ChatSettings,
-    ChatStats,
-    EventRecord,
-    NewEvent,
-    excerpt,
-)
-from bot.storage.schema import SCHEMA_VERSION
+from bot.storage.migrate import head_revision
 
-__all__ = [
-    "ACTION_DONE",
-    "CHAT_ACTIONS",
-    "DEFAULT_ACTING_LABELS",
-    "EXCERPT_CHARS",
-    "SCHEMA_VERSION",
-    "AuditEntry",
-    "ChatSettings",
-    "ChatStats",
-    "EventRecord",
-    "NewEvent",
-    "Storage",
-    "StorageBusyError",
-    "StorageError",
-    "UnknownEventError",
-    "excerpt",
-]
+__all__ = ["Storage", "head_revision"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 
 import pytest
 
-from bot.storage import EXCERPT_CHARS, ChatSettings, Storage, UnknownEventError
+from bot.core.errors import StorageError, UnknownEventError
+from bot.core.records import EXCERPT_CHARS, ActionReport, ChatSettings
+from bot.storage import Storage
+from tests.databases import Database
 from tests.storage.helpers import CHAT, OTHER_CHAT, new_event
 
 pytestmark = pytest.mark.asyncio
@@ -58,7 +60,7 @@ async def test_a_failing_settings_change_writes_neither_settings_nor_audit(stora
     def broken(settings: ChatSettings) -> ChatSettings:
         return dataclasses.replace(settings, action="explode")  # the CHECK constraint refuses it
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(StorageError, match="the database refused the write"):
         await storage.update_settings(CHAT, "admin-1", broken, now=10.0)
     assert await storage.get_settings(CHAT) == ChatSettings(chat=CHAT)
     assert await storage.audit_log(CHAT) == []
@@ -119,15 +121,16 @@ async def test_feedback_on_an_unknown_event_is_a_clear_error(storage: Storage) -
     with pytest.raises(UnknownEventError, match="no moderation event #404"):
         await storage.record_feedback(404, "admin-1", False, now=1.0)
     with pytest.raises(UnknownEventError):
-        await storage.record_action_result(404, "deleted")
+        await storage.record_action_report(404, ActionReport(True, "deleted"))
 
 
 async def test_action_results_are_stored_and_failures_counted(storage: Storage) -> None:
     ok = await storage.record_event(new_event(action="delete"))
     refused = await storage.record_event(new_event(action="delete"))
-    await storage.record_action_result(ok, "deleted")
-    await storage.record_action_result(refused, "forbidden: missing Manage Messages")
-    assert (await storage.get_event(refused)).action_result == "forbidden: missing Manage Messages"
+    await storage.record_action_report(ok, ActionReport(True, "deleted"))
+    await storage.record_action_report(refused, ActionReport(False, "forbidden: missing Manage Messages"))
+    assert (await storage.get_event(refused)).report == ActionReport(False, "forbidden: missing Manage Messages")
+    assert (await storage.get_event(ok)).report == ActionReport(True, "deleted")
     assert (await storage.stats(CHAT)).action_failures == 1
 
 
@@ -160,11 +163,10 @@ async def test_recent_events_are_newest_first_and_per_chat(storage: Storage) -> 
     assert [event.id for event in await storage.recent_events(CHAT, limit=2)] == [ids[2], ids[1]]
 
 
-async def test_data_survives_closing_and_reopening(tmp_path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    async with await Storage.open(path) as first:
+async def test_data_survives_closing_and_reopening(db: Database) -> None:
+    async with await db.open() as first:
         event_id = await first.record_event(new_event(store_text=True, text="kept"))
         await first.update_settings(CHAT, "admin-1", lambda s: dataclasses.replace(s, enabled=False), now=1.0)
-    async with await Storage.open(path) as second:
+    async with await db.open() as second:
         assert (await second.get_event(event_id)).text == "kept"
         assert (await second.get_settings(CHAT)).enabled is False

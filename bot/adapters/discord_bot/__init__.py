@@ -1,0 +1,175 @@
+"""Discord adapter: ``serve()`` runs the bot until ``stop`` is set; ``ModerationBot`` wires events and commands.
+
+The work lives in private modules: ``_moderation`` (messages -> decisions -> actions), ``_actions``
+(what Discord answered), ``_modlog`` and ``_review`` (the mod-log and its buttons),
+``_classify`` and ``_admin`` (slash commands), ``_convert`` (Discord -> core types).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+
+from bot.adapters.discord_bot._admin import register_admin
+from bot.adapters.discord_bot._classify import register_classify
+from bot.adapters.discord_bot._dashboard import DiscordPlatform, register_dashboard
+from bot.adapters.discord_bot._interactions import on_app_command_error
+from bot.adapters.discord_bot._moderation import Moderator
+from bot.adapters.discord_bot._modlog import ModLog
+from bot.adapters.discord_bot._review import ReviewButton
+from bot.config import Settings
+from bot.core.dashboard_access import LinkMaker
+from bot.core.moderation import ModerationService
+from bot.core.platforms import Platforms
+
+_log = logging.getLogger(__name__)
+
+MAX_RATELIMIT_WAIT = 30.0  # longer rate limits fail the one action (logged) instead of stalling every later one
+DRAIN_SECONDS = 10.0  # on shutdown, messages being handled get this long to finish their actions
+
+
+def configure_endpoints(api_base_url: str | None, gateway_url: str | None) -> None:
+    """Point discord.py at a REST proxy or a test server.
+
+    discord.py keeps both as class attributes, so this is process-wide. ``api_base_url`` may end in ``/api/vN``;
+    without it the API version discord.py speaks is appended.
+    """
+    if api_base_url:
+        base = api_base_url.rstrip("/")
+        if not re.search(r"/api/v\d+$", base):
+            base += f"/api/v{discord.http.INTERNAL_API_VERSION}"
+        discord.http.Route.BASE = base
+    if gateway_url:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+class ModerationBot(discord.AutoShardedClient):
+    """The Discord client: automatic moderation on messages and edits, slash commands, mod-log review buttons.
+
+    Sharded: ``shard_count`` and ``shard_ids`` run a subset of the shards in this process (processes running the
+    other shards share the database); without them discord.py asks Discord how many shards to run, all here.
+    """
+
+    def __init__(
+        self,
+        service: ModerationService,
+        *,
+        guild_ids: Sequence[int] = (),
+        dashboard: LinkMaker | None = None,
+        **options: Any,
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # privileged: enable it for the application in the developer portal
+        options.setdefault("max_ratelimit_timeout", MAX_RATELIMIT_WAIT)
+        options.setdefault("allowed_mentions", discord.AllowedMentions(everyone=False, roles=False, users=True))
+        super().__init__(intents=intents, **options)
+        self.service = service  # read by the review buttons through ``interaction.client``
+        self.guild_ids = tuple(guild_ids)
+        self.tree = app_commands.CommandTree(self)
+        self.tree.on_error = on_app_command_error
+        self.moderator = Moderator(service, ModLog(service))
+        self.dashboard_links = dashboard
+
+    async def setup_hook(self) -> None:
+        register_classify(self.tree, self.service)
+        register_admin(self.tree, self.service)
+        register_dashboard(self.tree, self.dashboard_links)
+        self.add_dynamic_items(ReviewButton)
+        if self.shard_ids is None or 0 in self.shard_ids:  # commands are per application: one process syncs them
+            await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Globally (can take a while to show up), or to ``guild_ids`` only (instant; for testing a bot)."""
+        try:
+            if not self.guild_ids:
+                synced = await self.tree.sync()
+                _log.info("synced %d global commands", len(synced))
+            for guild_id in self.guild_ids:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                _log.info("synced %d commands to server %s", len(synced), guild_id)
+        except discord.HTTPException as error:
+            _log.error("command sync failed (HTTP %s %s); the last synced commands stay", error.status, error.text)
+
+    async def close(self) -> None:
+        """Finish the messages being moderated (bounded), then disconnect."""
+        if not self.is_closed():
+            await self.moderator.drain(DRAIN_SECONDS)
+        await super().close()
+
+    async def on_ready(self) -> None:
+        _log.info(
+            "connected to Discord as %s (%s), in %d servers, shards %s of %s",
+            self.user,
+            self.user and self.user.id,
+            len(self.guilds),
+            ",".join(str(shard) for shard in sorted(self.shards)),
+            self.shard_count,
+        )
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.moderator.on_message(message)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        await self.moderator.on_edit(payload)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        _log.info("removed from server %s (%s)", guild.name, guild.id)
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """One bad event is logged; discord.py keeps the gateway running."""
+        _log.exception("unhandled error in %s; the bot keeps running", event_method)
+
+
+async def serve(
+    service: ModerationService,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    platforms: Platforms | None = None,
+    dashboard: LinkMaker | None = None,
+) -> None:
+    """Connect to Discord with ``DISCORD_TOKEN`` and moderate until ``stop`` is set.
+
+    ``platforms``: where the web dashboard finds Discord while it runs; ``dashboard``: makes ``/dashboard``'s links.
+    """
+    if settings.discord_token is None:
+        raise ValueError("DISCORD_TOKEN is not set")
+    configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
+    bot = ModerationBot(
+        service,
+        guild_ids=settings.guild_ids,
+        shard_count=settings.discord_shard_count,
+        shard_ids=settings.shard_ids,
+        dashboard=dashboard,
+    )
+    if platforms is not None:
+        platforms.register("discord", DiscordPlatform(bot))
+    try:
+        await run_until(bot, settings.discord_token.get_secret_value(), stop)
+    finally:
+        if platforms is not None:
+            platforms.unregister("discord")
+
+
+async def run_until(bot: discord.Client, token: str, stop: asyncio.Event) -> None:
+    """Run ``bot`` until ``stop`` is set, then close it; a failure to log in or connect is raised."""
+    async with bot:
+        runner = asyncio.create_task(bot.start(token), name="discord-client")
+        stopping = asyncio.create_task(stop.wait(), name="discord-stop")
+        try:
+            await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not runner.done():
+                await bot.close()
+            await runner

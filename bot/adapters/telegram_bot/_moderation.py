@@ -1,0 +1,107 @@
+"""Group messages -> the moderation service -> actions; admins' review buttons -> feedback and undo."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from telegram import CallbackQuery, Update
+from telegram import Message as TgMessage
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.adapters.telegram_bot._actions import FEEDBACK_PREFIX, ActionTaker
+from bot.adapters.telegram_bot._admins import AdminCache
+from bot.adapters.telegram_bot._convert import actor, chat_ref, is_anonymous_admin, to_core_message
+from bot.adapters.telegram_bot._retry import call_api
+from bot.core.errors import BotError
+from bot.core.moderation import ModerationService
+from bot.core.records import Action
+
+log = logging.getLogger(__name__)
+Context = ContextTypes.DEFAULT_TYPE
+
+
+class Moderation:
+    """Handlers for group messages and for the review buttons under the bot's warnings."""
+
+    def __init__(self, service: ModerationService, admins: AdminCache, actions: ActionTaker) -> None:
+        self._service = service
+        self._admins = admins
+        self._actions = actions
+
+    async def on_group_message(self, update: Update, context: Context) -> None:
+        """A new or edited text or caption in a group: judge it and carry out the decision."""
+        message = update.effective_message
+        if message is None or message.from_user is None:
+            return
+        author_is_admin = is_anonymous_admin(message) or await self._admins.is_admin(
+            context.bot, message.chat.id, message.from_user.id
+        )
+        core_message = to_core_message(
+            message, author_is_admin=author_is_admin, edited=update.edited_message is not None
+        )
+        if core_message is None:
+            return
+        outcome = await self._service.handle(core_message)
+        if outcome.decision.action is Action.NONE:
+            return
+        result = await self._actions.carry_out(
+            context.bot, message, outcome.decision, outcome.event_id, outcome.explanation
+        )
+        if outcome.event_id is not None:
+            await self._service.record_action_report(outcome.event_id, result)
+        log.info(
+            "chat %s message %s: %s -> %s", message.chat.id, message.message_id, outcome.decision.action, result.detail
+        )
+
+    async def on_feedback(self, update: Update, context: Context) -> None:
+        """An admin pressed "Not toxic" (undo: clear the strike, lift a timeout) or "Confirm" under a warning."""
+        query = update.callback_query
+        assert query is not None
+        parsed = _parse_feedback(query.data or "")
+        if parsed is None:
+            await call_api(query.answer, "Unknown button.")
+            return
+        event_id, correct = parsed
+        chat = query.message.chat if query.message is not None else None
+        if chat is None or not await self._admins.is_admin(context.bot, chat.id, query.from_user.id):
+            await call_api(query.answer, "Only this chat's admins can review moderation.", show_alert=True)
+            return
+        try:
+            result = await self._service.feedback(
+                event_id, actor(query.from_user, is_admin=True), correct, chat=chat_ref(chat.id)
+            )
+        except BotError as error:
+            await call_api(query.answer, str(error)[:200], show_alert=True)
+            return
+        notes = ["confirmed"] if correct else ["marked not toxic"]
+        if result.strike_cleared:
+            notes.append("strike cleared")
+        if result.lift_timeout and result.author_id:
+            notes.append(await self._actions.lift_restriction(context.bot, chat.id, int(result.author_id)))
+        summary = f"Reviewed by {query.from_user.full_name}: {', '.join(notes)}."
+        await call_api(query.answer, summary[:200])
+        await self._mark_reviewed(query, escape(summary))
+
+    async def _mark_reviewed(self, query: CallbackQuery, summary: str) -> None:
+        """Append the review to the warning and drop its buttons; a failure here loses nothing stored."""
+        message = query.message
+        if not isinstance(message, TgMessage):  # too old: Telegram sends an InaccessibleMessage
+            return
+        try:
+            await call_api(
+                message.edit_text, f"{message.text_html}\n\n✅ {summary}", parse_mode=ParseMode.HTML, reply_markup=None
+            )
+        except TelegramError as error:
+            log.warning("could not mark the review on the warning: %s", error)
+
+
+def _parse_feedback(data: str) -> tuple[int, bool] | None:
+    """``fb:<event id>:<1 right | 0 wrong>`` -> (event id, correct), or None for anything else."""
+    prefix, _, rest = data.partition(":")
+    event_text, _, verdict = rest.partition(":")
+    if prefix != FEEDBACK_PREFIX or not event_text.isdigit() or verdict not in ("0", "1"):
+        return None
+    return int(event_text), verdict == "1"

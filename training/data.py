@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_CHARS = 20_000  # longer comments are cut before tokenising; only the first/last tokens are kept anyway
-
 
 class DataError(ValueError):
     """The CSV cannot be used as training data; the message says why."""
@@ -74,18 +72,17 @@ def stratified_split(label_rows: np.ndarray, val_fraction: float, seed: int) -> 
 
 
 def encode(texts: Sequence[str], tokenizer, max_length: int, truncation: str = "head", head_share: float = 0.75):
-    """Batched fast tokenisation; ``head_tail`` keeps the start and the end of long comments."""
-    cleaned = [(text or "")[:MAX_CHARS] for text in texts]
+    """Batched fast tokenisation, cut exactly as the bot cuts (``bot.core.model_folder``: head or head+tail)."""
+    from bot.core.model_folder import cap_text, truncate_tokens
+
+    cleaned = [cap_text(text or "", max_length, truncation, head_share) for text in texts]
     body = max_length - 2  # [CLS] ... [SEP]
     pieces = tokenizer(cleaned, add_special_tokens=False, truncation=False)["input_ids"]
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    head = max(1, int(body * head_share)) if truncation == "head_tail" else body
-    encoded = []
-    for ids in pieces:
-        if len(ids) > body:
-            ids = ids[:head] + ids[len(ids) - (body - head) :] if body > head else ids[:body]
-        encoded.append(np.asarray([cls_id, *ids, sep_id], dtype=np.int32))
-    return encoded
+    return [
+        np.asarray([cls_id, *truncate_tokens(ids, body, truncation, head_share), sep_id], dtype=np.int32)
+        for ids in pieces
+    ]
 
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, chunk: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -10,13 +10,12 @@ import dataclasses
 import logging
 import math
 import time
-import weakref
-from asyncio import Lock
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
-from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.errors import BotError, InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.explain import Explanation, explain, explanation_label
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.policy import Decision, decide
 from bot.core.records import (
@@ -44,6 +43,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TextClassifier(Protocol):
@@ -65,6 +65,13 @@ class ModerationStore(Protocol):
     ) -> ChatSettings: ...
     async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]: ...
     async def record_event(self, event: NewEvent) -> int: ...
+    async def record_decision(
+        self, chat: ChatRef, author_id: str, *, since: float, decide: Callable[[int], tuple[T, NewEvent | None]]
+    ) -> tuple[T, int | None]:
+        """In one transaction that excludes every other one for (chat, author), in any process: count the author's
+        strikes since ``since``, call ``decide`` with that count, log the event it returns (with its strike)."""
+        ...
+
     async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int: ...
     async def record_action_report(self, event_id: int, report: ActionReport) -> None: ...
     async def get_event(self, event_id: int) -> EventRecord: ...
@@ -82,6 +89,7 @@ class Outcome:
     event_id: int | None
     decision: Decision
     classification: Classification | None
+    explanation: Explanation | None = None  # the words behind the top label, for flagged and acted messages
 
 
 @dataclass(frozen=True)
@@ -105,13 +113,13 @@ class ModerationService:
         registry: Registry,
         *,
         clock: Callable[[], float] = time.time,
+        explain_events: bool = True,
     ) -> None:
         self._classifier = classifier
+        self._explain_events = explain_events
         self._storage = storage
         self._registry = registry
         self._clock = clock
-        # one lock per (chat, author): counting prior strikes and logging the new one must not interleave
-        self._author_locks: weakref.WeakValueDictionary[tuple[str, str, str], Lock] = weakref.WeakValueDictionary()
 
     # messages -----------------------------------------------------------------------------------------------------
 
@@ -125,14 +133,11 @@ class ModerationService:
         spec = self._registry.get(self._model_name(settings))
         [classification] = await self._classifier.classify([message.text], spec.name)
         chat, author = message.chat, message.author
-        lock = self._author_locks.setdefault((chat.platform, chat.chat_id, author.user_id), Lock())
-        async with lock:
-            now = self._clock()
-            prior = 0
-            if spec.is_toxicity:
-                since = now - settings.strike_window_seconds
-                prior = await self._storage.count_strikes(chat, author.user_id, since=since)
-            decision = decide(
+        now = self._clock()
+        since = now - settings.strike_window_seconds
+
+        def decide_with(prior: int) -> Decision:
+            return decide(
                 classification.as_dict(),
                 settings,
                 author=author,
@@ -141,28 +146,57 @@ class ModerationService:
                 model_thresholds=spec.thresholds,
                 prior_strikes=prior,
             )
-            if not decision.flagged:
-                return Outcome(None, decision, classification)
+
+        # whether a message is flagged never depends on prior strikes: clean messages need no write transaction
+        decision = decide_with(0)
+        if not decision.flagged:
+            return Outcome(None, decision, classification)
+        # explained before the transaction: the extra forward pass never holds the author's lock
+        why = await self._explain_event(message.text, classification, decision) if self._explain_events else None
+
+        def logged(prior: int) -> tuple[Decision, NewEvent]:
+            final = decide_with(prior if spec.is_toxicity else 0)
             event = NewEvent(
                 chat=chat,
                 message_id=message.message_id,
                 author_id=author.user_id,
                 model=spec.name,
                 scores=classification.as_dict(),
-                action=decision.action,
-                reason=decision.reason,
-                flagged=decision.flagged,
-                triggered=decision.triggered,
-                thresholds=decision.thresholds,
+                action=final.action,
+                reason=final.reason,
+                flagged=final.flagged,
+                triggered=final.triggered,
+                thresholds=final.thresholds,
                 text=message.text,
                 store_text=settings.store_text,
                 created_at=now,
-                strike=decision.is_strike,
-                timeout_seconds=decision.timeout_seconds,
+                strike=final.is_strike,
+                timeout_seconds=final.timeout_seconds,
+                explanation=why,
             )
-            event_id = await self._storage.record_event(event)
+            return final, event
+
+        # counting prior strikes and logging the new one is one transaction under the (chat, author) lock, so
+        # concurrent messages of one author, in this process or another, each see the strikes before them
+        decision, event_id = await self._storage.record_decision(chat, author.user_id, since=since, decide=logged)
+        assert event_id is not None
         log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
-        return Outcome(event_id, decision, classification)
+        return Outcome(event_id, decision, classification, why)
+
+    async def explain(
+        self, text: str, classification: Classification, *, label: str | None = None
+    ) -> Explanation | None:
+        """The words of ``text`` that drove ``label`` (default: the verdict's label) under the model that scored it."""
+        return await explain(self._classifier, text, model=classification.model, label=label, base=classification)
+
+    async def _explain_event(self, text: str, classification: Classification, decision: Decision) -> Explanation | None:
+        """The explanation of a flagged message; a failure only costs the explanation, never the moderation."""
+        label = explanation_label(classification, decision.triggered or decision.flagged)
+        try:
+            return await self.explain(text, classification, label=label)
+        except BotError as error:
+            log.warning("no explanation for a flagged message: %s", error)
+            return None
 
     async def record_action_report(self, event_id: int, report: ActionReport) -> None:
         """What the platform said when the adapter carried out the action."""

@@ -20,12 +20,15 @@ from discord.gateway import DiscordWebSocket
 
 from bot.adapters.discord_bot._admin import register_admin
 from bot.adapters.discord_bot._classify import register_classify
+from bot.adapters.discord_bot._dashboard import DiscordPlatform, register_dashboard
 from bot.adapters.discord_bot._interactions import on_app_command_error
 from bot.adapters.discord_bot._moderation import Moderator
 from bot.adapters.discord_bot._modlog import ModLog
 from bot.adapters.discord_bot._review import ReviewButton
 from bot.config import Settings
+from bot.core.dashboard_access import LinkMaker
 from bot.core.moderation import ModerationService
+from bot.core.platforms import Platforms
 
 _log = logging.getLogger(__name__)
 
@@ -48,10 +51,21 @@ def configure_endpoints(api_base_url: str | None, gateway_url: str | None) -> No
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
-class ModerationBot(discord.Client):
-    """The Discord client: automatic moderation on messages and edits, slash commands, mod-log review buttons."""
+class ModerationBot(discord.AutoShardedClient):
+    """The Discord client: automatic moderation on messages and edits, slash commands, mod-log review buttons.
 
-    def __init__(self, service: ModerationService, *, guild_ids: Sequence[int] = (), **options: Any) -> None:
+    Sharded: ``shard_count`` and ``shard_ids`` run a subset of the shards in this process (processes running the
+    other shards share the database); without them discord.py asks Discord how many shards to run, all here.
+    """
+
+    def __init__(
+        self,
+        service: ModerationService,
+        *,
+        guild_ids: Sequence[int] = (),
+        dashboard: LinkMaker | None = None,
+        **options: Any,
+    ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it for the application in the developer portal
         options.setdefault("max_ratelimit_timeout", MAX_RATELIMIT_WAIT)
@@ -62,12 +76,15 @@ class ModerationBot(discord.Client):
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = on_app_command_error
         self.moderator = Moderator(service, ModLog(service))
+        self.dashboard_links = dashboard
 
     async def setup_hook(self) -> None:
         register_classify(self.tree, self.service)
         register_admin(self.tree, self.service)
+        register_dashboard(self.tree, self.dashboard_links)
         self.add_dynamic_items(ReviewButton)
-        await self.sync_commands()
+        if self.shard_ids is None or 0 in self.shard_ids:  # commands are per application: one process syncs them
+            await self.sync_commands()
 
     async def sync_commands(self) -> None:
         """Globally (can take a while to show up), or to ``guild_ids`` only (instant; for testing a bot)."""
@@ -91,7 +108,12 @@ class ModerationBot(discord.Client):
 
     async def on_ready(self) -> None:
         _log.info(
-            "connected to Discord as %s (%s), in %d servers", self.user, self.user and self.user.id, len(self.guilds)
+            "connected to Discord as %s (%s), in %d servers, shards %s of %s",
+            self.user,
+            self.user and self.user.id,
+            len(self.guilds),
+            ",".join(str(shard) for shard in sorted(self.shards)),
+            self.shard_count,
         )
 
     async def on_message(self, message: discord.Message) -> None:
@@ -108,13 +130,35 @@ class ModerationBot(discord.Client):
         _log.exception("unhandled error in %s; the bot keeps running", event_method)
 
 
-async def serve(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
-    """Connect to Discord with ``DISCORD_TOKEN`` and moderate until ``stop`` is set."""
+async def serve(
+    service: ModerationService,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    platforms: Platforms | None = None,
+    dashboard: LinkMaker | None = None,
+) -> None:
+    """Connect to Discord with ``DISCORD_TOKEN`` and moderate until ``stop`` is set.
+
+    ``platforms``: where the web dashboard finds Discord while it runs; ``dashboard``: makes ``/dashboard``'s links.
+    """
     if settings.discord_token is None:
         raise ValueError("DISCORD_TOKEN is not set")
     configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
-    bot = ModerationBot(service, guild_ids=settings.guild_ids)
-    await run_until(bot, settings.discord_token.get_secret_value(), stop)
+    bot = ModerationBot(
+        service,
+        guild_ids=settings.guild_ids,
+        shard_count=settings.discord_shard_count,
+        shard_ids=settings.shard_ids,
+        dashboard=dashboard,
+    )
+    if platforms is not None:
+        platforms.register("discord", DiscordPlatform(bot))
+    try:
+        await run_until(bot, settings.discord_token.get_secret_value(), stop)
+    finally:
+        if platforms is not None:
+            platforms.unregister("discord")
 
 
 async def run_until(bot: discord.Client, token: str, stop: asyncio.Event) -> None:

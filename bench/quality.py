@@ -183,7 +183,8 @@ async def run_model(
     replay = Replay()
     outcomes: dict[str, Outcomes] = {}
     try:
-        service = ModerationService(replay, storage, registry)
+        # explanations (extra forward passes on edited texts) never change a decision: not needed here
+        service = ModerationService(replay, storage, registry, explain_events=False)
         for name, data in sets.items():
             answers = await score(classifier, spec, data, scoring)
             replay.add(spec.name, data.texts, answers)

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -141,7 +141,9 @@ async def login(request: Request) -> Response:
         raise HTTPException(403, "you are not an admin of this chat (any more)")
     value, _ = dashboard.signer.session_cookie(grant)
     path = chat_path(grant.chat)
-    response = RedirectResponse(path + "queue", status_code=303)
+    # not a redirect: a redirect stays part of a navigation that began on another site (the chat app), and
+    # browsers withhold SameSite=Strict cookies from it; a page of ours moving on is a same-site navigation
+    response = dashboard.render(request, "signed_in.html", target=path + "queue")
     response.set_cookie(
         COOKIE,
         value,

@@ -127,8 +127,7 @@ async def test_a_link_from_the_bot_opens_the_queue_and_not_toxic_lifts_the_timeo
     event_id = await stack.toxic_message()
     restricted = await stack.server.wait_for("restrictChatMember", lambda p: int(p["user_id"]) == MEMBER["id"])
     assert not _can_send(restricted.params)
-    link = await stack.link_from_bot(GROUP)
-    await page.goto(link)
+    await sign_in(page, await stack.link_from_bot(GROUP))
     assert page.url == f"{stack.url}/c/telegram/{GROUP}/queue", "the token is dropped from the address bar"
     row = page.locator(f"#event-{event_id}")
     await row.wait_for()
@@ -152,7 +151,7 @@ async def test_a_link_from_the_bot_opens_the_queue_and_not_toxic_lifts_the_timeo
 
 
 async def test_a_threshold_changed_on_the_settings_page_is_stored_and_audited(stack: Stack, page: Page) -> None:
-    await page.goto(await stack.link_from_bot(GROUP))
+    await sign_in(page, await stack.link_from_bot(GROUP))
     await page.get_by_role("link", name="Settings").click()
     await page.locator("#threshold-insult").fill("0.8")
     await page.locator("#save").click()
@@ -166,7 +165,7 @@ async def test_a_threshold_changed_on_the_settings_page_is_stored_and_audited(st
 
 async def test_the_charts_page_draws_every_chart(stack: Stack, page: Page) -> None:
     await stack.toxic_message("stupid again")
-    await page.goto(await stack.link_from_bot(GROUP))
+    await sign_in(page, await stack.link_from_bot(GROUP))
     await page.get_by_role("link", name="Charts").click()
     images = page.locator("figure img")
     await images.first.wait_for()
@@ -195,7 +194,7 @@ async def test_expired_and_tampered_links_are_refused(stack: Stack, page: Page) 
 async def test_another_chats_event_and_a_post_without_csrf_are_refused(stack: Stack, page: Page) -> None:
     theirs = await stack.toxic_message("so stupid over there", chat_id=OTHER_GROUP)
     mine = await stack.toxic_message("you stupid")
-    await page.goto(await stack.link_from_bot(GROUP))
+    await sign_in(page, await stack.link_from_bot(GROUP))
     csrf = await page.locator("input[name=csrf]").first.input_value()
     other = await _post(page, f"/c/telegram/{GROUP}/events/{theirs}/review", {"verdict": "no", "csrf": csrf})
     no_token = await _post(page, f"/c/telegram/{GROUP}/events/{mine}/review", {"verdict": "no"})
@@ -204,6 +203,12 @@ async def test_another_chats_event_and_a_post_without_csrf_are_refused(stack: St
     assert other_pages is not None and other_pages.status == 401, "chat A's session does not open chat B"
     assert (await stack.storage.get_event(theirs)).feedback_correct is None
     assert (await stack.storage.get_event(mine)).feedback_correct is None
+
+
+async def sign_in(page: Page, link: str) -> None:
+    """Open a link as the admin would; the sign-in page moves on to the chat's queue by itself."""
+    await page.goto(link)
+    await page.wait_for_url("**/queue")
 
 
 async def _post(page: Page, path: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -247,3 +252,12 @@ async def test_telegram_warnings_and_classify_explain_say_which_words_drove_the_
     assert reply.params["reply_parameters"]["message_id"] == command["message_id"]
     assert "why: insult 0.91: &quot;stupid&quot; +0.89" in reply.params["text"]
     assert "&lt;b&gt;so&lt;/b&gt;" in reply.params["text"]
+
+
+async def test_a_link_clicked_on_another_site_still_signs_in(stack: Stack, page: Page) -> None:
+    # SameSite=Strict cookies are withheld on redirects of a cross-site navigation: the login must survive that
+    link = await stack.link_from_bot(GROUP)
+    await page.set_content(f'<a id="chat-link" href="{link}">dashboard</a>')
+    await page.click("#chat-link")
+    await page.wait_for_url(f"{stack.url}/c/telegram/{GROUP}/queue")
+    await page.locator("h1").filter(has_text="Review queue").wait_for()

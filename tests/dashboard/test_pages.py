@@ -30,7 +30,8 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
 async def http(setup: Setup) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     transport = httpx.ASGITransport(app=setup.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        page = await client.get("/login", params={"t": setup.signer.link_token(CHAT, ADMIN)}, follow_redirects=True)
+        await client.get("/login", params={"t": setup.signer.link_token(CHAT, ADMIN)})
+        page = await client.get(BASE + "queue")
         yield client, page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
-from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.errors import BotError, InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.explain import Explanation, explain, explanation_label
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.policy import Decision, decide
 from bot.core.records import (
@@ -88,6 +89,7 @@ class Outcome:
     event_id: int | None
     decision: Decision
     classification: Classification | None
+    explanation: Explanation | None = None  # the words behind the top label, for flagged and acted messages
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,10 @@ class ModerationService:
         registry: Registry,
         *,
         clock: Callable[[], float] = time.time,
+        explain_events: bool = True,
     ) -> None:
         self._classifier = classifier
+        self._explain_events = explain_events
         self._storage = storage
         self._registry = registry
         self._clock = clock
@@ -147,6 +151,8 @@ class ModerationService:
         decision = decide_with(0)
         if not decision.flagged:
             return Outcome(None, decision, classification)
+        # explained before the transaction: the extra forward pass never holds the author's lock
+        why = await self._explain_event(message.text, classification, decision) if self._explain_events else None
 
         def logged(prior: int) -> tuple[Decision, NewEvent]:
             final = decide_with(prior if spec.is_toxicity else 0)
@@ -166,6 +172,7 @@ class ModerationService:
                 created_at=now,
                 strike=final.is_strike,
                 timeout_seconds=final.timeout_seconds,
+                explanation=why,
             )
             return final, event
 
@@ -174,7 +181,22 @@ class ModerationService:
         decision, event_id = await self._storage.record_decision(chat, author.user_id, since=since, decide=logged)
         assert event_id is not None
         log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
-        return Outcome(event_id, decision, classification)
+        return Outcome(event_id, decision, classification, why)
+
+    async def explain(
+        self, text: str, classification: Classification, *, label: str | None = None
+    ) -> Explanation | None:
+        """The words of ``text`` that drove ``label`` (default: the verdict's label) under the model that scored it."""
+        return await explain(self._classifier, text, model=classification.model, label=label, base=classification)
+
+    async def _explain_event(self, text: str, classification: Classification, decision: Decision) -> Explanation | None:
+        """The explanation of a flagged message; a failure only costs the explanation, never the moderation."""
+        label = explanation_label(classification, decision.triggered or decision.flagged)
+        try:
+            return await self.explain(text, classification, label=label)
+        except BotError as error:
+            log.warning("no explanation for a flagged message: %s", error)
+            return None
 
     async def record_action_report(self, event_id: int, report: ActionReport) -> None:
         """What the platform said when the adapter carried out the action."""

@@ -15,9 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import Pool, QueuePool
 
 from bot.core.errors import StorageBusyError, StorageError
-from bot.core.records import ActionReport, AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent
+from bot.core.records import (
+    ActionReport,
+    AuditEntry,
+    ChatSettings,
+    ChatStats,
+    DailyCounts,
+    EventRecord,
+    NewEvent,
+)
 from bot.core.types import ChatRef
-from bot.storage import chat_settings, events
+from bot.storage import chat_settings, dashboard, events
 from bot.storage.engine import WRITE, create_engine, database_url, describe, is_busy, is_memory
 from bot.storage.migrate import upgrade
 from bot.storage.queries import lock
@@ -201,6 +209,47 @@ class Storage:
     async def reviewed_events(self) -> list[EventRecord]:
         """Every event an admin confirmed or rejected, oldest first."""
         return await self._read(events.reviewed)
+
+    # the dashboard (queries in ``bot.storage.dashboard``) ------------------------------------------------------------
+
+    async def review_queue(
+        self,
+        chat: ChatRef,
+        *,
+        author_id: str | None = None,
+        unreviewed_only: bool = False,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[EventRecord]:
+        """The chat's flagged and acted events, newest first (see ``bot.storage.dashboard.queue``)."""
+        return await self._read(
+            lambda conn: dashboard.queue(
+                conn, chat, author_id=author_id, unreviewed_only=unreviewed_only, before_id=before_id, limit=limit
+            )
+        )
+
+    async def event_authors(self, chat: ChatRef, *, prefix: str = "", limit: int = 20) -> list[str]:
+        return await self._read(lambda conn: dashboard.authors(conn, chat, prefix=prefix, limit=limit))
+
+    async def daily_counts(self, chat: ChatRef, *, since: float) -> DailyCounts:
+        """Events per day by action and by label, and reviews per day, since ``since``."""
+
+        async def work(conn: AsyncConnection) -> DailyCounts:
+            return DailyCounts(
+                actions=await dashboard.daily_actions(conn, chat, since=since),
+                labels=await dashboard.daily_labels(conn, chat, since=since),
+                reviews=await dashboard.daily_reviews(conn, chat, since=since),
+            )
+
+        return await self._read(work)
+
+    async def chat_reviewed_events(self, chat: ChatRef) -> list[EventRecord]:
+        """The chat's reviewed events, oldest first."""
+        return await self._read(lambda conn: dashboard.reviewed(conn, chat))
+
+    async def secret(self, name: str, candidate: str, *, now: float) -> str:
+        """The secret stored under ``name``, storing ``candidate`` when there is none yet."""
+        return await self._write(lambda conn: dashboard.secret(conn, name, candidate, now=now))
 
     async def check_writable(self) -> None:
         """Raise ``StorageError`` unless a write transaction can start (SQLite: the file's write lock is free to take

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.core.classifier import Classifier
+from bot.core.language import LanguageIdentifier
 from bot.core.moderation import ModerationService
 from bot.core.registry import Registry, load_registry
 from bot.storage import Storage
@@ -68,7 +69,8 @@ async def build_app(settings: Settings) -> AsyncIterator[App]:
     storage = await Storage.open(settings.database_path)
     classifier = build_classifier(settings, registry)
     try:
-        yield App(settings, registry, classifier, storage, ModerationService(classifier, storage, registry))
+        service = ModerationService(classifier, storage, registry, languages=LanguageIdentifier())
+        yield App(settings, registry, classifier, storage, service)
     finally:
         try:
             await classifier.aclose()

@@ -6,19 +6,22 @@ actor is an admin here too, whatever the adapter already checked, and every sett
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
 import time
 import weakref
 from asyncio import Lock
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
 from bot.core.labels import TOXICITY_LABELS
-from bot.core.policy import Decision, decide
+from bot.core.language import LanguageIdentifier
+from bot.core.model_folder import POINTS, FolderConfig, LabelThresholds
+from bot.core.policy import Decision, decide, effective_thresholds
 from bot.core.records import (
     CHAT_ACTIONS,
     Action,
@@ -50,6 +53,13 @@ class TextClassifier(Protocol):
     """The part of ``bot.core.classifier.Classifier`` the service uses."""
 
     async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]: ...
+    async def folder_config(self, model: str | None = None) -> FolderConfig: ...
+
+
+class LanguageDetector(Protocol):
+    """The part of ``bot.core.language.LanguageIdentifier`` the service uses."""
+
+    def foreign_language(self, text: str, expected: Collection[str]) -> str | None: ...
 
 
 class ModerationStore(Protocol):
@@ -72,6 +82,10 @@ class ModerationStore(Protocol):
     async def record_feedback(
         self, event_id: int, actor_id: str, correct: bool, *, now: float
     ) -> tuple[EventRecord, bool]: ...
+    async def event(self, event_id: int) -> EventRecord:
+        """A logged event (``UnknownEventError`` when there is none)."""
+        return await self._storage.get_event(event_id)
+
     async def stats(self, chat: ChatRef) -> ChatStats: ...
 
 
@@ -104,11 +118,13 @@ class ModerationService:
         storage: ModerationStore,
         registry: Registry,
         *,
+        languages: LanguageDetector | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._classifier = classifier
         self._storage = storage
         self._registry = registry
+        self._languages = languages if languages is not None else LanguageIdentifier()
         self._clock = clock
         # one lock per (chat, author): counting prior strikes and logging the new one must not interleave
         self._author_locks: weakref.WeakValueDictionary[tuple[str, str, str], Lock] = weakref.WeakValueDictionary()
@@ -124,6 +140,8 @@ class ModerationService:
             return Outcome(None, Decision.none("the message has no text"), None)
         spec = self._registry.get(self._model_name(settings))
         [classification] = await self._classifier.classify([message.text], spec.name)
+        folder = await self._classifier.folder_config(spec.name)
+        languages = spec.languages or folder.languages
         chat, author = message.chat, message.author
         lock = self._author_locks.setdefault((chat.platform, chat.chat_id, author.user_id), Lock())
         async with lock:
@@ -132,15 +150,20 @@ class ModerationService:
             if spec.is_toxicity:
                 since = now - settings.strike_window_seconds
                 prior = await self._storage.count_strikes(chat, author.user_id, since=since)
-            decision = decide(
-                classification.as_dict(),
-                settings,
-                author=author,
-                roles=message.author_roles,
-                task=classification.task,
-                model_thresholds=spec.thresholds,
-                prior_strikes=prior,
-            )
+            facts = {
+                "author": author,
+                "roles": message.author_roles,
+                "task": classification.task,
+                "model_thresholds": spec.thresholds,
+                "folder_thresholds": folder.thresholds,
+                "prior_strikes": prior,
+                "languages": languages,
+            }
+            decision = decide(classification.as_dict(), settings, **facts)
+            if decision.triggered and settings.language_gate and languages:
+                foreign = await asyncio.to_thread(self._languages.foreign_language, message.text, languages)
+                if foreign is not None:
+                    decision = decide(classification.as_dict(), settings, **facts, foreign_language=foreign)
             if not decision.flagged:
                 return Outcome(None, decision, classification)
             event = NewEvent(
@@ -181,6 +204,17 @@ class ModerationService:
     async def settings(self, chat: ChatRef) -> ChatSettings:
         return await self._storage.get_settings(chat)
 
+    async def thresholds(self, settings: ChatSettings) -> dict[str, LabelThresholds]:
+        """The thresholds in force in the chat, per label of its model (loads the model to read its folder)."""
+        spec = self._registry.get(self._model_name(settings))
+        folder = await self._classifier.folder_config(spec.name)
+        return effective_thresholds(self._labels(settings), settings, spec.thresholds, folder.thresholds)
+
+    async def model_languages(self, settings: ChatSettings) -> tuple[str, ...]:
+        """The languages the chat's model declares (models.yaml, else its folder); empty: no language gate."""
+        spec = self._registry.get(self._model_name(settings))
+        return spec.languages or (await self._classifier.folder_config(spec.name)).languages
+
     def effective_model(self, settings: ChatSettings) -> str:
         """The model the chat uses: its own choice while models.yaml still lists it, else the default."""
         return self._model_name(settings)
@@ -190,18 +224,26 @@ class ModerationService:
         self._registry.get(name)  # UnknownModelError lists the known names
         return await self._update(chat, actor, model=name)
 
-    async def set_threshold(self, chat: ChatRef, actor: Actor, label: str, value: float | None) -> ChatSettings:
-        """Override the threshold of one label (None: back to the model's threshold)."""
+    async def set_threshold(
+        self, chat: ChatRef, actor: Actor, label: str, value: float | None, point: str | None = None
+    ) -> ChatSettings:
+        """Override one label's ``flag`` or ``act`` threshold, or both (``point`` None); None: back to the model's."""
         _require_admin(actor, "change thresholds")
         current = await self._storage.get_settings(chat)
         _check_labels([label], self._labels(current))
+        if point is not None and point not in POINTS:
+            raise InvalidSettingError(f"a threshold is 'flag' or 'act', not '{point}'")
         if value is not None and not (math.isfinite(value) and 0.0 < value <= 1.0):
             raise InvalidSettingError(f"a threshold must be above 0 and at most 1, got {value}")
+        points = (point,) if point else POINTS
 
         def change(settings: ChatSettings) -> ChatSettings:
-            thresholds = {k: v for k, v in settings.thresholds.items() if k != label}
+            thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
+            override = {k: v for k, v in thresholds.pop(label, {}).items() if k not in points}
             if value is not None:
-                thresholds[label] = float(value)
+                override.update(dict.fromkeys(points, float(value)))
+            if override:
+                thresholds[label] = override
             return dataclasses.replace(settings, thresholds=thresholds)
 
         return await self._storage.update_settings(chat, actor.user_id, change, now=self._clock())
@@ -245,6 +287,11 @@ class ModerationService:
         _check_labels(labels, self._labels(current))
         return await self._update(chat, actor, acting_labels=tuple(dict.fromkeys(labels)))
 
+    async def set_language_gate(self, chat: ChatRef, actor: Actor, on: bool) -> ChatSettings:
+        """On: messages confidently in a language the model was not trained on are at most flagged."""
+        _require_admin(actor, "change the language gate")
+        return await self._update(chat, actor, language_gate=bool(on))
+
     async def set_store_text(self, chat: ChatRef, actor: Actor, store_text: bool) -> ChatSettings:
         """Keep whole messages in the moderation log (needed for export-feedback) instead of an excerpt."""
         _require_admin(actor, "change what the log keeps")
@@ -284,6 +331,10 @@ class ModerationService:
         event, cleared = await self._storage.record_feedback(event_id, actor.user_id, correct, now=now)
         running = event.action == Action.TIMEOUT and event.created_at + event.timeout_seconds > now
         return FeedbackResult(event, cleared, (not correct) and running, event.chat, event.author_id)
+
+    async def event(self, event_id: int) -> EventRecord:
+        """A logged event (``UnknownEventError`` when there is none)."""
+        return await self._storage.get_event(event_id)
 
     async def stats(self, chat: ChatRef) -> ChatStats:
         stats = await self._storage.stats(chat)

@@ -8,12 +8,13 @@ from typing import Any
 
 import aiosqlite
 
+from bot.core.model_folder import POINTS
 from bot.core.records import Action, AuditEntry, ChatSettings
 from bot.core.types import ChatRef
 
 _COLUMNS = (
     "model, thresholds, action, acting_labels, strike_limit, strike_window_seconds, timeout_seconds, "
-    "exempt_users, exempt_roles, log_channel, enabled, store_text"
+    "exempt_users, exempt_roles, log_channel, enabled, store_text, language_gate"
 )
 
 
@@ -27,7 +28,7 @@ async def load(conn: aiosqlite.Connection, chat: ChatRef) -> ChatSettings:
     return ChatSettings(
         chat=chat,
         model=row[0],
-        thresholds={str(label): float(value) for label, value in json.loads(row[1]).items()},
+        thresholds=thresholds_overrides(json.loads(row[1])),
         action=Action(row[2]),
         acting_labels=tuple(json.loads(row[3])),
         strike_limit=int(row[4]),
@@ -38,6 +39,7 @@ async def load(conn: aiosqlite.Connection, chat: ChatRef) -> ChatSettings:
         log_channel=row[9],
         enabled=bool(row[10]),
         store_text=bool(row[11]),
+        language_gate=bool(row[12]),
     )
 
 
@@ -47,7 +49,7 @@ async def save(conn: aiosqlite.Connection, settings: ChatSettings, *, now: float
         settings.chat.platform,
         settings.chat.chat_id,
         settings.model,
-        json.dumps(dict(sorted(settings.thresholds.items()))),
+        json.dumps({label: dict(sorted(points.items())) for label, points in sorted(settings.thresholds.items())}),
         settings.action,
         json.dumps(list(settings.acting_labels)),
         settings.strike_limit,
@@ -58,13 +60,24 @@ async def save(conn: aiosqlite.Connection, settings: ChatSettings, *, now: float
         settings.log_channel,
         int(settings.enabled),
         int(settings.store_text),
+        int(settings.language_gate),
         now,
     )
     await conn.execute(
         f"INSERT OR REPLACE INTO chat_settings (platform, chat_id, {_COLUMNS}, updated_at) "  # noqa: S608
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         values,
     )
+
+
+def thresholds_overrides(raw: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Stored overrides as ``{label: {point: x}}``; a bare number (stored before flag/act existed) means both."""
+    return {
+        str(label): {str(point): float(x) for point, x in value.items()}
+        if isinstance(value, dict)
+        else dict.fromkeys(POINTS, float(value))
+        for label, value in raw.items()
+    }
 
 
 def changes(old: ChatSettings, new: ChatSettings) -> list[tuple[str, Any, Any]]:

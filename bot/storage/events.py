@@ -7,8 +7,10 @@ import json
 import aiosqlite
 
 from bot.core.errors import UnknownEventError
+from bot.core.model_folder import LabelThresholds
 from bot.core.records import Action, ActionReport, ChatStats, EventRecord, NewEvent, excerpt
 from bot.core.types import ChatRef
+from bot.storage.chat_settings import thresholds_overrides
 
 _SELECT_EVENT = """
 SELECT e.id, e.created_at, e.platform, e.chat_id, e.message_id, e.author_id, e.model, e.scores, e.action, e.reason,
@@ -39,7 +41,7 @@ async def insert(conn: aiosqlite.Connection, event: NewEvent) -> int:
             event.reason,
             json.dumps(list(event.flagged)),
             json.dumps(list(event.triggered)),
-            json.dumps(dict(event.thresholds)),
+            json.dumps({label: {"flag": t.flag, "act": t.act} for label, t in event.thresholds.items()}),
             text,
             int(event.store_text),
             event.timeout_seconds,
@@ -180,7 +182,9 @@ def _record(row: tuple) -> EventRecord:
         reason=row[9],
         flagged=tuple(json.loads(row[10])),
         triggered=tuple(json.loads(row[11])),
-        thresholds=json.loads(row[12]),
+        thresholds={
+            label: LabelThresholds(**points) for label, points in thresholds_overrides(json.loads(row[12])).items()
+        },
         text=row[13],
         text_stored=bool(row[14]),
         timeout_seconds=int(row[15]),

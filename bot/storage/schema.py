@@ -86,6 +86,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE events SET action_ok = CASE WHEN action_result IN ('done', 'flagged', 'deleted', 'warned', "
         "'timed out') THEN 1 ELSE 0 END WHERE action_result IS NOT NULL",
     ),
+    # v4: two operating points per label: a chat's override {label: x} becomes {label: {flag: x, act: x}};
+    # chats may turn off the language gate
+    (
+        "UPDATE chat_settings SET thresholds = (SELECT json_group_object(key, CASE WHEN type IN ('real', 'integer') "
+        "THEN json_object('act', value, 'flag', value) ELSE json(value) END) FROM json_each(chat_settings.thresholds))",
+        "ALTER TABLE chat_settings ADD COLUMN language_gate INTEGER NOT NULL DEFAULT 1 CHECK (language_gate IN (0, 1))",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

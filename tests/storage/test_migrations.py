@@ -53,7 +53,7 @@ async def test_an_empty_file_is_migrated_to_the_current_schema(tmp_path: Path) -
     path = tmp_path / "new" / "folder" / "bot.sqlite3"
     async with await Storage.open(path):
         pass
-    assert pragma(path, "user_version") == SCHEMA_VERSION == 3
+    assert pragma(path, "user_version") == SCHEMA_VERSION == 4
     assert pragma(path, "journal_mode") == "wal"
     assert {"chat_settings", "events", "strikes", "feedback", "audit_log"} <= tables(path)
 
@@ -77,11 +77,12 @@ async def test_version_1_is_migrated_to_the_current_version_keeping_its_data(tmp
         assert settings == ChatSettings(
             chat=CHAT,
             model="tiny-toxic",
-            thresholds={"insult": 0.7},
+            thresholds={"insult": {"flag": 0.7, "act": 0.7}},  # v4: an old override means both points
             action="delete",
             acting_labels=("insult",),
             exempt_users=frozenset({"7"}),
             store_text=False,  # the column v2 added, at its default
+            language_gate=True,  # the column v4 added, at its default
         )
         old = await storage.get_event(1)
         assert (old.text, old.has_strike, old.thresholds, old.feedback_correct) == ("you are so st", True, {}, None)
@@ -97,6 +98,9 @@ async def test_version_1_is_migrated_to_the_current_version_keeping_its_data(tmp
         assert (await storage.get_event(new_id)).text == "kept whole"
         assert (await storage.get_event(new_id)).report is None  # not reported yet
     assert pragma(path, "user_version") == SCHEMA_VERSION
+    with sqlite3.connect(path) as conn:  # rewritten in the file, not only read back in the new form
+        [[stored]] = conn.execute("SELECT thresholds FROM chat_settings").fetchall()
+    assert json.loads(stored) == {"insult": {"flag": 0.7, "act": 0.7}}
 
 
 async def test_migrating_twice_changes_nothing(tmp_path: Path) -> None:
@@ -113,7 +117,7 @@ async def test_a_database_from_a_newer_bot_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite3"
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(StorageError, match=r"schema is version 4, newer than this bot knows \(3\): upgrade the bot"):
+    with pytest.raises(StorageError, match=r"schema is version 5, newer than this bot knows \(4\): upgrade the bot"):
         await Storage.open(path)
 
 

@@ -13,6 +13,7 @@ import discord
 
 from bot.adapters.discord_bot._convert import chat_of, interaction_actor
 from bot.core.errors import BotError, PermissionDenied
+from bot.core.replies import review_buttons
 from bot.core.types import Actor, ChatRef
 
 _log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class ReviewButton(
             if result.strike_cleared:
                 notes.append("strike cleared")
             if result.lift_timeout and interaction.guild is not None:
-                notes.append(await _lift_timeout(interaction.guild, int(result.author_id)))
+                notes.append(await lift_timeout(interaction.guild, int(result.author_id)))
         verdict = "confirmed" if self.correct else "not toxic"
         summary = f"{verdict} by {interaction.user.mention}" + (f" ({'; '.join(notes)})" if notes else "")
         embeds = interaction.message.embeds if interaction.message else []
@@ -86,12 +87,12 @@ class ReviewButton(
 def review_view(event_id: int) -> discord.ui.View:
     """The buttons under one mod-log entry (no timeout: the dynamic items outlive this view)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(ReviewButton(event_id, correct=False))
-    view.add_item(ReviewButton(event_id, correct=True))
+    for button in review_buttons(event_id):
+        view.add_item(ReviewButton(button.event_id, correct=button.correct))
     return view
 
 
-async def _lift_timeout(guild: discord.Guild, user_id: int) -> str:
+async def lift_timeout(guild: discord.Guild, user_id: int) -> str:
     try:
         member = guild.get_member(user_id) or await guild.fetch_member(user_id)
         await member.timeout(None, reason="modbot: marked not toxic by an admin")

@@ -11,11 +11,9 @@ import dataclasses
 import logging
 import math
 import time
-import weakref
-from asyncio import Lock
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
 from bot.core.labels import TOXICITY_LABELS
@@ -47,6 +45,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TextClassifier(Protocol):
@@ -75,6 +74,13 @@ class ModerationStore(Protocol):
     ) -> ChatSettings: ...
     async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]: ...
     async def record_event(self, event: NewEvent) -> int: ...
+    async def record_decision(
+        self, chat: ChatRef, author_id: str, *, since: float, decide: Callable[[int], tuple[T, NewEvent | None]]
+    ) -> tuple[T, int | None]:
+        """In one transaction that excludes every other one for (chat, author), in any process: count the author's
+        strikes since ``since``, call ``decide`` with that count, log the event it returns (with its strike)."""
+        ...
+
     async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int: ...
     async def record_action_report(self, event_id: int, report: ActionReport) -> None: ...
     async def get_event(self, event_id: int) -> EventRecord: ...
@@ -126,8 +132,6 @@ class ModerationService:
         self._registry = registry
         self._languages = languages if languages is not None else LanguageIdentifier()
         self._clock = clock
-        # one lock per (chat, author): counting prior strikes and logging the new one must not interleave
-        self._author_locks: weakref.WeakValueDictionary[tuple[str, str, str], Lock] = weakref.WeakValueDictionary()
 
     # messages -----------------------------------------------------------------------------------------------------
 
@@ -143,47 +147,53 @@ class ModerationService:
         folder = await self._classifier.folder_config(spec.name)
         languages = spec.languages or folder.languages
         chat, author = message.chat, message.author
-        lock = self._author_locks.setdefault((chat.platform, chat.chat_id, author.user_id), Lock())
-        async with lock:
-            now = self._clock()
-            prior = 0
-            if spec.is_toxicity:
-                since = now - settings.strike_window_seconds
-                prior = await self._storage.count_strikes(chat, author.user_id, since=since)
-            facts = {
-                "author": author,
-                "roles": message.author_roles,
-                "task": classification.task,
-                "model_thresholds": spec.thresholds,
-                "folder_thresholds": folder.thresholds,
-                "prior_strikes": prior,
-                "languages": languages,
-            }
-            decision = decide(classification.as_dict(), settings, **facts)
-            if decision.triggered and settings.language_gate and languages:
-                foreign = await asyncio.to_thread(self._languages.foreign_language, message.text, languages)
-                if foreign is not None:
-                    decision = decide(classification.as_dict(), settings, **facts, foreign_language=foreign)
-            if not decision.flagged:
-                return Outcome(None, decision, classification)
+        now = self._clock()
+        since = now - settings.strike_window_seconds
+        facts = {
+            "author": author,
+            "roles": message.author_roles,
+            "task": classification.task,
+            "model_thresholds": spec.thresholds,
+            "folder_thresholds": folder.thresholds,
+            "languages": languages,
+        }
+
+        def decide_with(prior: int, foreign: str | None = None) -> Decision:
+            return decide(classification.as_dict(), settings, **facts, prior_strikes=prior, foreign_language=foreign)
+
+        # whether a message is flagged never depends on prior strikes: clean messages need no write transaction
+        decision = decide_with(0)
+        if not decision.flagged:
+            return Outcome(None, decision, classification)
+        foreign = None
+        if decision.triggered and settings.language_gate and languages:  # only what would act is worth the look
+            foreign = await asyncio.to_thread(self._languages.foreign_language, message.text, languages)
+
+        def logged(prior: int) -> tuple[Decision, NewEvent]:
+            final = decide_with(prior if spec.is_toxicity else 0, foreign)
             event = NewEvent(
                 chat=chat,
                 message_id=message.message_id,
                 author_id=author.user_id,
                 model=spec.name,
                 scores=classification.as_dict(),
-                action=decision.action,
-                reason=decision.reason,
-                flagged=decision.flagged,
-                triggered=decision.triggered,
-                thresholds=decision.thresholds,
+                action=final.action,
+                reason=final.reason,
+                flagged=final.flagged,
+                triggered=final.triggered,
+                thresholds=final.thresholds,
                 text=message.text,
                 store_text=settings.store_text,
                 created_at=now,
-                strike=decision.is_strike,
-                timeout_seconds=decision.timeout_seconds,
+                strike=final.is_strike,
+                timeout_seconds=final.timeout_seconds,
             )
-            event_id = await self._storage.record_event(event)
+            return final, event
+
+        # counting prior strikes and logging the new one is one transaction under the (chat, author) lock, so
+        # concurrent messages of one author, in this process or another, each see the strikes before them
+        decision, event_id = await self._storage.record_decision(chat, author.user_id, since=since, decide=logged)
+        assert event_id is not None
         log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
         return Outcome(event_id, decision, classification)
 

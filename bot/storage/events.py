@@ -1,195 +1,190 @@
-"""SQL for the moderation log: events, strikes, feedback and their statistics (run by ``Storage``)."""
+"""Queries of the moderation log: events, strikes, feedback and their statistics (run by ``Storage``)."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-import aiosqlite
+from sqlalchemy import Row, Select, func, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.errors import UnknownEventError
 from bot.core.model_folder import LabelThresholds
 from bot.core.records import Action, ActionReport, ChatStats, EventRecord, NewEvent, excerpt
 from bot.core.types import ChatRef
 from bot.storage.chat_settings import thresholds_overrides
+from bot.storage.queries import json_array_elements, upsert
+from bot.storage.tables import events, feedback, strikes
 
-_SELECT_EVENT = """
-SELECT e.id, e.created_at, e.platform, e.chat_id, e.message_id, e.author_id, e.model, e.scores, e.action, e.reason,
-       e.flagged, e.triggered, e.thresholds, e.text, e.text_stored, e.timeout_seconds, e.action_ok, e.action_result,
-       s.id IS NOT NULL, s.cleared_at IS NOT NULL, f.correct
-FROM events e
-LEFT JOIN strikes s ON s.event_id = e.id
-LEFT JOIN feedback f ON f.event_id = e.id
-"""
+_EVENT: Select[Any] = (
+    select(
+        events,
+        strikes.c.id.is_not(None).label("has_strike"),
+        strikes.c.cleared_at.is_not(None).label("strike_cleared"),
+        feedback.c.correct,
+    )
+    .outerjoin(strikes, strikes.c.event_id == events.c.id)
+    .outerjoin(feedback, feedback.c.event_id == events.c.id)
+)
 
 
-async def insert(conn: aiosqlite.Connection, event: NewEvent) -> int:
+async def insert(conn: AsyncConnection, event: NewEvent) -> int:
     """Insert the event (text only when the chat opted in, else an excerpt) and its strike; return the event id."""
     text = event.text if event.store_text else excerpt(event.text)
-    cursor = await conn.execute(
-        "INSERT INTO events (created_at, platform, chat_id, message_id, author_id, model, scores, action, reason, "
-        "flagged, triggered, thresholds, text, text_stored, timeout_seconds) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            event.created_at,
-            event.chat.platform,
-            event.chat.chat_id,
-            event.message_id,
-            event.author_id,
-            event.model,
-            json.dumps({label: round(float(score), 6) for label, score in event.scores.items()}),
-            event.action,
-            event.reason,
-            json.dumps(list(event.flagged)),
-            json.dumps(list(event.triggered)),
-            json.dumps({label: {"flag": t.flag, "act": t.act} for label, t in event.thresholds.items()}),
-            text,
-            int(event.store_text),
-            event.timeout_seconds,
-        ),
-    )
-    event_id = cursor.lastrowid
-    await cursor.close()
+    values = {
+        "created_at": event.created_at,
+        "platform": event.chat.platform,
+        "chat_id": event.chat.chat_id,
+        "message_id": event.message_id,
+        "author_id": event.author_id,
+        "model": event.model,
+        "scores": json.dumps({label: round(float(score), 6) for label, score in event.scores.items()}),
+        "action": str(event.action),
+        "reason": event.reason,
+        "flagged": json.dumps(list(event.flagged)),
+        "triggered": json.dumps(list(event.triggered)),
+        "thresholds": json.dumps({label: {"flag": t.flag, "act": t.act} for label, t in event.thresholds.items()}),
+        "text": text,
+        "text_stored": int(event.store_text),
+        "timeout_seconds": event.timeout_seconds,
+    }
+    event_id = int((await conn.execute(events.insert().values(values).returning(events.c.id))).scalar_one())
     if event.strike:
         await conn.execute(
-            "INSERT INTO strikes (event_id, platform, chat_id, author_id, created_at) VALUES (?, ?, ?, ?, ?)",
-            (event_id, event.chat.platform, event.chat.chat_id, event.author_id, event.created_at),
+            strikes.insert().values(
+                event_id=event_id,
+                platform=event.chat.platform,
+                chat_id=event.chat.chat_id,
+                author_id=event.author_id,
+                created_at=event.created_at,
+            )
         )
-    return int(event_id)
+    return event_id
 
 
-async def count_strikes(conn: aiosqlite.Connection, chat: ChatRef, author_id: str, *, since: float) -> int:
+async def count_strikes(conn: AsyncConnection, chat: ChatRef, author_id: str, *, since: float) -> int:
     """Strikes of the author in the chat since ``since`` that feedback has not cleared."""
-    async with conn.execute(
-        "SELECT COUNT(*) FROM strikes WHERE platform = ? AND chat_id = ? AND author_id = ? AND created_at >= ? "
-        "AND cleared_at IS NULL",
-        (chat.platform, chat.chat_id, author_id, since),
-    ) as cursor:
-        row = await cursor.fetchone()
-    return int(row[0])
-
-
-async def set_action_report(conn: aiosqlite.Connection, event_id: int, report: ActionReport) -> None:
-    cursor = await conn.execute(
-        "UPDATE events SET action_ok = ?, action_result = ? WHERE id = ?", (int(report.ok), report.detail, event_id)
+    c = strikes.c
+    query = select(func.count()).where(
+        c.platform == chat.platform,
+        c.chat_id == chat.chat_id,
+        c.author_id == author_id,
+        c.created_at >= since,
+        c.cleared_at.is_(None),
     )
-    if cursor.rowcount == 0:
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def set_action_report(conn: AsyncConnection, event_id: int, report: ActionReport) -> None:
+    values = {"action_ok": int(report.ok), "action_result": report.detail}
+    done = await conn.execute(update(events).where(events.c.id == event_id).values(values))
+    if done.rowcount == 0:
         raise UnknownEventError(event_id)
 
 
-async def get(conn: aiosqlite.Connection, event_id: int) -> EventRecord:
-    async with conn.execute(_SELECT_EVENT + "WHERE e.id = ?", (event_id,)) as cursor:
-        row = await cursor.fetchone()
+async def get(conn: AsyncConnection, event_id: int) -> EventRecord:
+    row = (await conn.execute(_EVENT.where(events.c.id == event_id))).first()
     if row is None:
         raise UnknownEventError(event_id)
     return _record(row)
 
 
-async def recent(conn: aiosqlite.Connection, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]:
+async def recent(conn: AsyncConnection, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]:
     """The chat's latest events, newest first."""
-    async with conn.execute(
-        _SELECT_EVENT + "WHERE e.platform = ? AND e.chat_id = ? ORDER BY e.id DESC LIMIT ?",
-        (chat.platform, chat.chat_id, limit),
-    ) as cursor:
-        return [_record(row) for row in await cursor.fetchall()]
+    query = (
+        _EVENT.where(events.c.platform == chat.platform, events.c.chat_id == chat.chat_id)
+        .order_by(events.c.id.desc())
+        .limit(limit)
+    )
+    return [_record(row) for row in await conn.execute(query)]
 
 
-async def reviewed(conn: aiosqlite.Connection) -> list[EventRecord]:
+async def reviewed(conn: AsyncConnection) -> list[EventRecord]:
     """Every event an admin has reviewed, oldest first."""
-    async with conn.execute(_SELECT_EVENT + "WHERE f.correct IS NOT NULL ORDER BY e.id") as cursor:
-        return [_record(row) for row in await cursor.fetchall()]
+    query = _EVENT.where(feedback.c.correct.is_not(None)).order_by(events.c.id)
+    return [_record(row) for row in await conn.execute(query)]
 
 
-async def record_feedback(
-    conn: aiosqlite.Connection, event_id: int, actor_id: str, correct: bool, *, now: float
-) -> bool:
+async def record_feedback(conn: AsyncConnection, event_id: int, actor_id: str, correct: bool, *, now: float) -> bool:
     """Store the verdict (a later one replaces it). "Not toxic" clears the event's strike, "confirm" restores it.
 
     Returns True when this call cleared a strike.
     """
     await get(conn, event_id)  # raises UnknownEventError
-    await conn.execute(
-        "INSERT INTO feedback (event_id, actor_id, correct, created_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (event_id) DO UPDATE SET actor_id = excluded.actor_id, correct = excluded.correct, "
-        "created_at = excluded.created_at",
-        (event_id, actor_id, int(correct), now),
-    )
+    values = {"event_id": event_id, "actor_id": actor_id, "correct": int(correct), "created_at": now}
+    await conn.execute(upsert(conn, feedback, values, key=("event_id",)))
     if correct:
-        await conn.execute("UPDATE strikes SET cleared_at = NULL WHERE event_id = ?", (event_id,))
+        await conn.execute(update(strikes).where(strikes.c.event_id == event_id).values(cleared_at=None))
         return False
-    cursor = await conn.execute(
-        "UPDATE strikes SET cleared_at = ? WHERE event_id = ? AND cleared_at IS NULL", (now, event_id)
+    cleared = await conn.execute(
+        update(strikes).where(strikes.c.event_id == event_id, strikes.c.cleared_at.is_(None)).values(cleared_at=now)
     )
-    return cursor.rowcount > 0
+    return cleared.rowcount > 0
 
 
-async def stats(conn: aiosqlite.Connection, chat: ChatRef, *, model: str | None) -> ChatStats:
-    key = (chat.platform, chat.chat_id)
-    by_action = dict(
-        await _pairs(
-            conn, "SELECT action, COUNT(*) FROM events WHERE platform = ? AND chat_id = ? GROUP BY action", key
+async def stats(conn: AsyncConnection, chat: ChatRef, *, model: str | None) -> ChatStats:
+    e = events.c
+    in_chat = (e.platform == chat.platform, e.chat_id == chat.chat_id)
+    actions = select(e.action, func.count()).where(*in_chat).group_by(e.action)
+    by_action = {row[0]: row[1] for row in await conn.execute(actions)}
+    label = json_array_elements(conn, e.flagged)
+    labels = (
+        select(label.c.value, func.count())
+        .select_from(events.join(label, true()))
+        .where(*in_chat)
+        .group_by(label.c.value)
+        .order_by(func.count().desc(), label.c.value)
+    )
+    by_label = {row[0]: row[1] for row in await conn.execute(labels)}
+    verdicts = (
+        select(feedback.c.correct, func.count())
+        .join(events, events.c.id == feedback.c.event_id)
+        .where(*in_chat)
+        .group_by(feedback.c.correct)
+    )
+    verdict = {int(row[0]): row[1] for row in await conn.execute(verdicts)}
+    active = await conn.execute(
+        select(func.count()).where(
+            strikes.c.platform == chat.platform, strikes.c.chat_id == chat.chat_id, strikes.c.cleared_at.is_(None)
         )
     )
-    by_label = dict(
-        await _pairs(
-            conn,
-            "SELECT j.value, COUNT(*) FROM events e, json_each(e.flagged) j "
-            "WHERE e.platform = ? AND e.chat_id = ? GROUP BY j.value ORDER BY COUNT(*) DESC, j.value",
-            key,
-        )
-    )
-    feedback = dict(
-        await _pairs(
-            conn,
-            "SELECT f.correct, COUNT(*) FROM feedback f JOIN events e ON e.id = f.event_id "
-            "WHERE e.platform = ? AND e.chat_id = ? GROUP BY f.correct",
-            key,
-        )
-    )
-    [[active]] = await _pairs(
-        conn, "SELECT COUNT(*) FROM strikes WHERE platform = ? AND chat_id = ? AND cleared_at IS NULL", key
-    )
-    [[failures]] = await _pairs(
-        conn, "SELECT COUNT(*) FROM events WHERE platform = ? AND chat_id = ? AND action_ok = 0", key
-    )
+    failures = await conn.execute(select(func.count()).where(*in_chat, e.action_ok == 0))
     return ChatStats(
         chat=chat,
         model=model,
         events=sum(by_action.values()),
         by_action=by_action,
         by_label=by_label,
-        confirmed=feedback.get(1, 0),
-        rejected=feedback.get(0, 0),
-        active_strikes=active,
-        action_failures=failures,
+        confirmed=verdict.get(1, 0),
+        rejected=verdict.get(0, 0),
+        active_strikes=int(active.scalar_one()),
+        action_failures=int(failures.scalar_one()),
     )
 
 
-async def _pairs(conn: aiosqlite.Connection, query: str, params: tuple) -> list:
-    async with conn.execute(query, params) as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
-
-
-def _record(row: tuple) -> EventRecord:
+def _record(row: Row[Any]) -> EventRecord:
+    r = row._mapping
     return EventRecord(
-        id=row[0],
-        created_at=row[1],
-        chat=ChatRef(platform=row[2], chat_id=row[3]),
-        message_id=row[4],
-        author_id=row[5],
-        model=row[6],
-        scores=json.loads(row[7]),
-        action=Action(row[8]),
-        reason=row[9],
-        flagged=tuple(json.loads(row[10])),
-        triggered=tuple(json.loads(row[11])),
+        id=int(r["id"]),
+        created_at=r["created_at"],
+        chat=ChatRef(platform=r["platform"], chat_id=r["chat_id"]),
+        message_id=r["message_id"],
+        author_id=r["author_id"],
+        model=r["model"],
+        scores=json.loads(r["scores"]),
+        action=Action(r["action"]),
+        reason=r["reason"],
+        flagged=tuple(json.loads(r["flagged"])),
+        triggered=tuple(json.loads(r["triggered"])),
         thresholds={
-            label: LabelThresholds(**points) for label, points in thresholds_overrides(json.loads(row[12])).items()
+            label: LabelThresholds(**points)
+            for label, points in thresholds_overrides(json.loads(r["thresholds"])).items()
         },
-        text=row[13],
-        text_stored=bool(row[14]),
-        timeout_seconds=int(row[15]),
-        report=None if row[16] is None else ActionReport(bool(row[16]), row[17] or ""),
-        has_strike=bool(row[18]),
-        strike_cleared=bool(row[19]),
-        feedback_correct=None if row[20] is None else bool(row[20]),
+        text=r["text"],
+        text_stored=bool(r["text_stored"]),
+        timeout_seconds=int(r["timeout_seconds"]),
+        report=None if r["action_ok"] is None else ActionReport(bool(r["action_ok"]), r["action_result"] or ""),
+        has_strike=bool(r["has_strike"]),
+        strike_cleared=bool(r["strike_cleared"]),
+        feedback_correct=None if r["correct"] is None else bool(r["correct"]),
     )

@@ -85,7 +85,7 @@ class ConsoleChat:
         event = f" [event #{outcome.event_id}]" if outcome.event_id is not None else ""
         answer = f"{decision.action}: {decision.reason}{event}"
         if decision.flagged and outcome.classification is not None:
-            answer += "\n" + _indent(render_scores(outcome.classification))
+            answer += "\n" + _indent(render_scores(outcome.classification, outcome.explanation))
         return answer
 
     def _as(self, who: str) -> str:

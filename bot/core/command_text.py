@@ -42,9 +42,12 @@ def _switch(word: str, command: str) -> bool:
 
 
 async def _classify(commands: Commands, ctx: Context, rest: str) -> Reply:
-    if not rest.strip():
+    first, _, after = rest.strip().partition(" ")
+    explain = first.lower() == "explain"
+    text = after.strip() if explain else rest.strip()
+    if not text:
         raise _usage("classify")
-    return await commands.classify(ctx, rest.strip())
+    return await commands.classify(ctx, text, explain=explain)
 
 
 async def _model(commands: Commands, ctx: Context, rest: str) -> Reply:
@@ -126,7 +129,9 @@ def _simple(method: str, *, on: bool | None = None, switch: str | None = None) -
 
 _ADMIN = True
 _TABLE = (
-    TextCommand("classify", "TEXT", "the per-label scores of TEXT (reply to a message on Telegram)", False, _classify),
+    TextCommand(
+        "classify", "[explain] TEXT", "the per-label scores of TEXT; explain: the words behind them", False, _classify
+    ),
     TextCommand("model", "[NAME]", "the models; with NAME, switch this chat's model (admins)", False, _model),
     TextCommand("settings", "", "every moderation setting of this chat", _ADMIN, _simple("settings")),
     TextCommand(

@@ -51,11 +51,13 @@ class Commands:
     def __init__(self, service: ModerationService) -> None:
         self.service = service
 
-    async def classify(self, ctx: Context, text: str, model: str | None = None) -> Reply:
-        """The per-label table of ``text`` with ``model``, else the chat's model; nothing logged."""
+    async def classify(self, ctx: Context, text: str, model: str | None = None, *, explain: bool = False) -> Reply:
+        """The per-label table of ``text`` with ``model``, else the chat's model (with ``explain``: the words that
+        drove the scores); nothing logged."""
         result = await self.service.classify(text, chat=ctx.chat, model=model)
+        why = await self.service.explain(text, result) if explain else None
         spec = self.service.registry.get(result.model)
-        return Reply(title=spec.display_name or spec.name, scores=result, quoted=text)
+        return Reply(title=spec.display_name or spec.name, scores=result, quoted=text, explanation=why)
 
     async def models(self, ctx: Context) -> Reply:
         current = self.service.effective_model(await self.service.settings(ctx.chat))

@@ -11,20 +11,21 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Literal
 
-from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.errors import BotError, InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.explain import Explanation, explain, explanation_label
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.language import LanguageIdentifier
-from bot.core.model_folder import POINTS, FolderConfig, LabelThresholds
+from bot.core.model_folder import POINTS, LabelThresholds
 from bot.core.policy import Decision, decide, effective_thresholds
+from bot.core.ports import LanguageDetector, ModerationStore, TextClassifier
 from bot.core.records import (
     CHAT_ACTIONS,
     Action,
     ActionReport,
-    AuditEntry,
     ChatSettings,
     ChatStats,
     EventRecord,
@@ -45,54 +46,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-class TextClassifier(Protocol):
-    """The part of ``bot.core.classifier.Classifier`` the service uses."""
-
-    async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]: ...
-    async def folder_config(self, model: str | None = None) -> FolderConfig: ...
-
-
-class LanguageDetector(Protocol):
-    """The part of ``bot.core.language.LanguageIdentifier`` the service uses."""
-
-    def foreign_language(self, text: str, expected: Collection[str]) -> str | None: ...
-
-
-class ModerationStore(Protocol):
-    """What the service keeps: ``bot.storage.Storage`` implements it with the core's records.
-
-    Writes that belong together are atomic: an event and its strike; a settings change and its audit entries;
-    a verdict and the strike it clears or restores. Unknown event ids raise ``UnknownEventError``.
-    """
-
-    async def get_settings(self, chat: ChatRef) -> ChatSettings: ...
-    async def update_settings(
-        self, chat: ChatRef, actor_id: str, change: Callable[[ChatSettings], ChatSettings], *, now: float
-    ) -> ChatSettings: ...
-    async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]: ...
-    async def record_event(self, event: NewEvent) -> int: ...
-    async def record_decision(
-        self, chat: ChatRef, author_id: str, *, since: float, decide: Callable[[int], tuple[T, NewEvent | None]]
-    ) -> tuple[T, int | None]:
-        """In one transaction that excludes every other one for (chat, author), in any process: count the author's
-        strikes since ``since``, call ``decide`` with that count, log the event it returns (with its strike)."""
-        ...
-
-    async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int: ...
-    async def record_action_report(self, event_id: int, report: ActionReport) -> None: ...
-    async def get_event(self, event_id: int) -> EventRecord: ...
-    async def recent_events(self, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]: ...
-    async def record_feedback(
-        self, event_id: int, actor_id: str, correct: bool, *, now: float
-    ) -> tuple[EventRecord, bool]: ...
-    async def event(self, event_id: int) -> EventRecord:
-        """A logged event (``UnknownEventError`` when there is none)."""
-        return await self._storage.get_event(event_id)
-
-    async def stats(self, chat: ChatRef) -> ChatStats: ...
 
 
 @dataclass(frozen=True)
@@ -102,6 +55,7 @@ class Outcome:
     event_id: int | None
     decision: Decision
     classification: Classification | None
+    explanation: Explanation | None = None  # the words behind the top label, for flagged and acted messages
 
 
 @dataclass(frozen=True)
@@ -126,8 +80,10 @@ class ModerationService:
         *,
         languages: LanguageDetector | None = None,
         clock: Callable[[], float] = time.time,
+        explain_events: bool = True,
     ) -> None:
         self._classifier = classifier
+        self._explain_events = explain_events
         self._storage = storage
         self._registry = registry
         self._languages = languages if languages is not None else LanguageIdentifier()
@@ -168,6 +124,8 @@ class ModerationService:
         foreign = None
         if decision.triggered and settings.language_gate and languages:  # only what would act is worth the look
             foreign = await asyncio.to_thread(self._languages.foreign_language, message.text, languages)
+        # explained before the transaction: the extra forward pass never holds the author's lock
+        why = await self._explain_event(message.text, classification, decision) if self._explain_events else None
 
         def logged(prior: int) -> tuple[Decision, NewEvent]:
             final = decide_with(prior if spec.is_toxicity else 0, foreign)
@@ -187,6 +145,7 @@ class ModerationService:
                 created_at=now,
                 strike=final.is_strike,
                 timeout_seconds=final.timeout_seconds,
+                explanation=why,
             )
             return final, event
 
@@ -195,7 +154,22 @@ class ModerationService:
         decision, event_id = await self._storage.record_decision(chat, author.user_id, since=since, decide=logged)
         assert event_id is not None
         log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
-        return Outcome(event_id, decision, classification)
+        return Outcome(event_id, decision, classification, why)
+
+    async def explain(
+        self, text: str, classification: Classification, *, label: str | None = None
+    ) -> Explanation | None:
+        """The words of ``text`` that drove ``label`` (default: the verdict's label) under the model that scored it."""
+        return await explain(self._classifier, text, model=classification.model, label=label, base=classification)
+
+    async def _explain_event(self, text: str, classification: Classification, decision: Decision) -> Explanation | None:
+        """The explanation of a flagged message; a failure only costs the explanation, never the moderation."""
+        label = explanation_label(classification, decision.triggered or decision.flagged)
+        try:
+            return await self.explain(text, classification, label=label)
+        except BotError as error:
+            log.warning("no explanation for a flagged message: %s", error)
+            return None
 
     async def record_action_report(self, event_id: int, report: ActionReport) -> None:
         """What the platform said when the adapter carried out the action."""

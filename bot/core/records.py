@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.core.explain import Explanation
 from bot.core.model_folder import LabelThresholds
 from bot.core.types import ChatRef
 
@@ -82,6 +83,7 @@ class NewEvent:
     created_at: float
     strike: bool = False
     timeout_seconds: int = 0
+    explanation: Explanation | None = None  # the words that drove the top label (kept even without store_text)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class EventRecord:
     has_strike: bool
     strike_cleared: bool
     feedback_correct: bool | None  # None: not reviewed
+    explanation: Explanation | None = None  # None: not explained (older events)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,15 @@ class ChatStats:
     rejected: int  # feedback: "not toxic"
     active_strikes: int  # strikes not cleared by feedback (whatever their age)
     action_failures: int  # actions the platform refused or could not carry out
+
+
+@dataclass(frozen=True)
+class DailyCounts:
+    """A chat's log per day (days since the epoch, UTC): events by action, events by flagged label, reviews."""
+
+    actions: list[tuple[int, str, int]]  # (day, action, events)
+    labels: list[tuple[int, str, int]]  # (day, label, events)
+    reviews: list[tuple[int, int, int]]  # (day, confirmed, marked not toxic)
 
 
 @dataclass(frozen=True)

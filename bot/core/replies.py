@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.explain import Explanation
 from bot.core.report import render_text as render_scores
 from bot.core.types import Classification
 
@@ -37,6 +38,7 @@ class Reply:
     table: tuple[tuple[str, str], ...] = ()  # (name, value) rows: a settings view, counts
     scores: Classification | None = None  # the per-label table of a classified text
     quoted: str | None = None  # the classified text, to quote back
+    explanation: Explanation | None = None  # the words that drove the scores, when asked for
     buttons: tuple[ReviewButton, ...] = ()
     error: bool = False
 
@@ -56,7 +58,7 @@ def render_text(reply: Reply) -> str:
     width = max((len(name) for name, _ in reply.table), default=0)
     parts += [f"{name + ':':<{width + 1}} {value}" for name, value in reply.table]
     if reply.scores is not None:
-        parts.append(render_scores(reply.scores))
+        parts.append(render_scores(reply.scores, reply.explanation))
     parts += [f"[{button.label}: /review {button.event_id} {'right' if button.correct else 'wrong'}]"
               for button in reply.buttons]  # fmt: skip
     return "\n".join(parts)

@@ -56,6 +56,7 @@ events = Table(
     Column("action_result", Text),
     Column("thresholds", Text, nullable=False, server_default="{}"),
     Column("action_ok", Integer),
+    Column("explanation", Text),
     Index("events_by_chat", "platform", "chat_id", "created_at"),
 )
 
@@ -92,5 +93,13 @@ feedback = Table(
     Column("event_id", ID, ForeignKey("events.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
     Column("actor_id", Text, nullable=False),
     Column("correct", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
     Column("created_at", Float, nullable=False),
 )

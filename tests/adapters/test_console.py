@@ -108,7 +108,7 @@ async def test_bad_commands_get_a_clear_answer_and_the_chat_goes_on(service: Mod
         "error: unknown model 'gpt-17' (known: scripted-toxic, scripted-sentiment)",
         "error: no moderation event #99",
         "error: usage: /review EVENT_ID right|wrong",
-        "error: usage: /classify TEXT",
+        "error: usage: /classify [explain] TEXT",
         "unknown command /dance: /help lists them",
     ]
     assert answers[9].startswith("none: insult 0.91")
@@ -190,3 +190,19 @@ async def test_every_command_of_the_shared_surface_works_in_the_console(
     assert case.fill(case.says, values) in answer
     if case.settled is not None:
         assert case.settled(await service.settings(CONSOLE_CHAT)), answer
+
+
+async def test_flagged_messages_and_classify_explain_say_which_words_drove_the_score(
+    service: ModerationService,
+) -> None:
+    flagged, plain, explained, usage = await chat_session(
+        service,
+        "you are so stupid",
+        "/classify so damn stupid",
+        "/classify explain so damn stupid",
+        "/classify explain",
+    )
+    assert flagged.splitlines()[-1].strip() == 'why: insult 0.91: "stupid" +0.89'
+    assert "why:" not in plain
+    assert explained.splitlines()[-1] == 'why: insult 0.91: "stupid" +0.89'
+    assert usage == "error: usage: /classify [explain] TEXT"

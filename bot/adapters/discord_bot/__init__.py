@@ -21,12 +21,15 @@ from discord.gateway import DiscordWebSocket
 
 from bot.adapters.discord_bot._admin import register_admin
 from bot.adapters.discord_bot._classify import register_classify
+from bot.adapters.discord_bot._dashboard import DiscordPlatform, register_dashboard
 from bot.adapters.discord_bot._interactions import on_app_command_error
 from bot.adapters.discord_bot._moderation import Moderator
 from bot.adapters.discord_bot._modlog import ModLog
 from bot.adapters.discord_bot._review import ReviewButton
 from bot.config import Settings
+from bot.core.dashboard_access import LinkMaker
 from bot.core.moderation import ModerationService
+from bot.core.platforms import Platforms
 
 _log = logging.getLogger(__name__)
 
@@ -56,7 +59,14 @@ class ModerationBot(discord.AutoShardedClient):
     other shards share the database); without them discord.py asks Discord how many shards to run, all here.
     """
 
-    def __init__(self, service: ModerationService, *, guild_ids: Sequence[int] = (), **options: Any) -> None:
+    def __init__(
+        self,
+        service: ModerationService,
+        *,
+        guild_ids: Sequence[int] = (),
+        dashboard: LinkMaker | None = None,
+        **options: Any,
+    ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it for the application in the developer portal
         options.setdefault("max_ratelimit_timeout", MAX_RATELIMIT_WAIT)
@@ -67,10 +77,12 @@ class ModerationBot(discord.AutoShardedClient):
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = on_app_command_error
         self.moderator = Moderator(service, ModLog(service))
+        self.dashboard_links = dashboard
 
     async def setup_hook(self) -> None:
         register_classify(self.tree, self.service)
         register_admin(self.tree, self.service)
+        register_dashboard(self.tree, self.dashboard_links)
         self.add_dynamic_items(ReviewButton)
         if self.shard_ids is None or 0 in self.shard_ids:  # commands are per application: one process syncs them
             await self.sync_commands()
@@ -119,8 +131,18 @@ class ModerationBot(discord.AutoShardedClient):
         _log.exception("unhandled error in %s; the bot keeps running", event_method)
 
 
-async def serve(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
-    """Connect to Discord with ``DISCORD_TOKEN`` and moderate until ``stop`` is set."""
+async def serve(
+    service: ModerationService,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    platforms: Platforms | None = None,
+    dashboard: LinkMaker | None = None,
+) -> None:
+    """Connect to Discord with ``DISCORD_TOKEN`` and moderate until ``stop`` is set.
+
+    ``platforms``: where the web dashboard finds Discord while it runs; ``dashboard``: makes ``/dashboard``'s links.
+    """
     if settings.discord_token is None:
         raise ValueError("DISCORD_TOKEN is not set")
     configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
@@ -129,8 +151,15 @@ async def serve(service: ModerationService, settings: Settings, stop: asyncio.Ev
         guild_ids=settings.guild_ids,
         shard_count=settings.discord_shard_count,
         shard_ids=settings.shard_ids,
+        dashboard=dashboard,
     )
-    await run_until(bot, settings.discord_token.get_secret_value(), stop)
+    if platforms is not None:
+        platforms.register("discord", DiscordPlatform(bot))
+    try:
+        await run_until(bot, settings.discord_token.get_secret_value(), stop)
+    finally:
+        if platforms is not None:
+            platforms.unregister("discord")
 
 
 async def run_until(bot: discord.Client, token: str, stop: asyncio.Event) -> None:

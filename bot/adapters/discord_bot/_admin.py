@@ -44,6 +44,7 @@ HELP_ROWS = (
     ("/moderation escalation STRIKES WINDOW TIMEOUT", "a timeout at STRIKES strikes in WINDOW (e.g. 3 24h 10min)"),
     ("/moderation stats", "counts of this server's moderation log"),
     ("/moderation review EVENT VERDICT", "review a logged event (also the buttons in the mod-log)"),
+    ("/dashboard", "a private link to this server's web dashboard (Manage Server)"),
 )
 
 

@@ -31,6 +31,7 @@ def register_classify(tree: app_commands.CommandTree, service: ModerationService
         model="A model from models.yaml (default: this server's)",
         raw="Also show the raw scores",
         public="Show the answer to everyone in the channel",
+        explain="Also show which words drove the score",
     )
     async def classify(
         interaction: discord.Interaction,
@@ -38,9 +39,10 @@ def register_classify(tree: app_commands.CommandTree, service: ModerationService
         model: str | None = None,
         raw: bool = False,
         public: bool = False,
+        explain: bool = False,
     ) -> None:
         await interaction.response.defer(ephemeral=not public, thinking=True)
-        reply = await answer(commands.classify(_context(interaction), text, model))
+        reply = await answer(commands.classify(_context(interaction), text, model, explain=explain))
         await interaction.followup.send(embed=reply_embed(reply, raw=raw), ephemeral=not public)
 
     @classify.autocomplete("model")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.core.explain import Explanation
 from bot.core.replies import Reply
 from bot.core.report import render_discord, render_raw
 from bot.core.types import Classification
@@ -14,7 +15,9 @@ _INLINE_LIMIT = 40  # short values sit side by side, longer ones get a row of th
 def reply_embed(reply: Reply, *, raw: bool = False) -> discord.Embed:
     """The reply as one embed: the title, the lines as the description, one field per table row."""
     if reply.scores is not None:
-        return classification_embed(reply.scores, reply.title or reply.scores.model, text=reply.quoted, raw=raw)
+        return classification_embed(
+            reply.scores, reply.title or reply.scores.model, text=reply.quoted, raw=raw, explanation=reply.explanation
+        )
     colour = discord.Colour.red() if reply.error else discord.Colour.blurple()
     description = "\n".join(discord.utils.escape_markdown(line) for line in reply.lines)
     embed = discord.Embed(title=reply.title[:256] or None, description=description[:4096] or None, colour=colour)
@@ -25,7 +28,12 @@ def reply_embed(reply: Reply, *, raw: bool = False) -> discord.Embed:
 
 
 def classification_embed(
-    result: Classification, display_name: str, *, text: str | None = None, raw: bool = False
+    result: Classification,
+    display_name: str,
+    *,
+    text: str | None = None,
+    raw: bool = False,
+    explanation: Explanation | None = None,
 ) -> discord.Embed:
     """The verdict as the title (and colour), the quoted text and the per-label table as the description."""
     summary = result.summary
@@ -36,7 +44,9 @@ def classification_embed(
     else:
         title, colour = "Not toxic", discord.Colour.green()
     embed = discord.Embed(
-        title=f"{title} · {display_name}"[:256], description=render_discord(result, text)[:4096], colour=colour
+        title=f"{title} · {display_name}"[:256],
+        description=render_discord(result, text, explanation)[:4096],
+        colour=colour,
     )
     if raw:
         embed.add_field(name="Raw scores", value=f"```json\n{render_raw(result)[:1000]}\n```", inline=False)

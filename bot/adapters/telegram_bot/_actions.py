@@ -20,9 +20,11 @@ from bot.adapters.telegram_bot._admins import AdminCache
 from bot.adapters.telegram_bot._render import mention, review_keyboard
 from bot.adapters.telegram_bot._retry import call_api
 from bot.core.durations import format_duration
+from bot.core.explain import Explanation
 from bot.core.policy import Decision
 from bot.core.records import Action, ActionReport
 from bot.core.replies import review_buttons
+from bot.core.report import explanation_line
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,16 @@ class ActionTaker:
         self._admins = admins
         self._told_missing_rights: set[int] = set()  # chats already told that the bot lacks rights
 
-    async def carry_out(self, bot: Bot, message: TgMessage, decision: Decision, event_id: int | None) -> ActionReport:
-        """Do what ``decision`` says to ``message``; returns the report to store with the event.
+    async def carry_out(
+        self,
+        bot: Bot,
+        message: TgMessage,
+        decision: Decision,
+        event_id: int | None,
+        explanation: Explanation | None = None,
+    ) -> ActionReport:
+        """Do what ``decision`` says to ``message``; returns the report to store with the event. The warning (the
+        chat's log on Telegram) shows ``explanation``, the words behind the score.
 
         Full success is the action's word ("deleted" ...); otherwise the failures, joined by "; ".
         """
@@ -59,7 +69,7 @@ class ActionTaker:
             still_there = failures[-1] is not None
         if action is Action.TIMEOUT:
             failures.append(await self._restrict(bot, message, decision.timeout_seconds))
-        failures.append(await self._warn(bot, message, decision, event_id, replied=still_there))
+        failures.append(await self._warn(bot, message, decision, event_id, explanation, replied=still_there))
         if any(failures):
             return ActionReport(False, "; ".join(failure for failure in failures if failure))
         done = {Action.DELETE: "deleted", Action.WARN: "warned", Action.TIMEOUT: "timed out"}.get(action, "done")
@@ -122,7 +132,14 @@ class ActionTaker:
         return None
 
     async def _warn(
-        self, bot: Bot, message: TgMessage, decision: Decision, event_id: int | None, *, replied: bool
+        self,
+        bot: Bot,
+        message: TgMessage,
+        decision: Decision,
+        event_id: int | None,
+        explanation: Explanation | None,
+        *,
+        replied: bool,
     ) -> str | None:
         author = message.from_user
         who = mention(author.id, author.full_name) if author else "someone"
@@ -133,6 +150,8 @@ class ActionTaker:
         else:
             head = f"⚠️ {who}, please keep it civil"
         text = f"{head}.\n<i>{escape(decision.reason)}</i>"
+        if explanation is not None:
+            text += f"\n{escape(explanation_line(explanation))}"
         reply = ReplyParameters(message.message_id, allow_sending_without_reply=True) if replied else None
         try:
             await call_api(

@@ -21,10 +21,14 @@ from bot.core.replies import Reply
 log = logging.getLogger(__name__)
 
 NOT_HERE = frozenset()  # every typed command exists on Telegram (exempt takes user ids; there are no roles)
-PUBLIC_COMMANDS = (BotCommand("classify", "Score a text (or reply to a message) on each toxicity label"),)
+PUBLIC_COMMANDS = (
+    BotCommand("classify", "Score a text (or reply to a message) on each label; /classify explain TEXT says why"),
+)
+DASHBOARD = ("/dashboard", "a private link to this chat's web dashboard (admins)")
 ADMIN_COMMANDS = (
     *PUBLIC_COMMANDS,
     *(BotCommand(c.name, c.summary[:256]) for c in COMMANDS.values() if c.name != "classify"),
+    BotCommand("dashboard", "A private link to this chat's web dashboard"),
     BotCommand("help", "Every command"),
 )
 INTRO = "I score messages on six toxicity labels and moderate groups as their admins configure."
@@ -41,7 +45,8 @@ class Commands:
 
     async def help(self, update: Update, context: Context_) -> None:
         """/start and /help."""
-        await _reply(update, reply_html(Reply(lines=(INTRO,))) + "\n\n" + reply_html(help_reply(exclude=NOT_HERE)))
+        commands = help_reply(exclude=NOT_HERE, extra=(DASHBOARD,))
+        await _reply(update, reply_html(Reply(lines=(INTRO,))) + "\n\n" + reply_html(commands))
 
     async def command(self, update: Update, context: Context_) -> None:
         """Any command of the shared surface: admin check on Telegram's side, then the core, then HTML."""
@@ -52,8 +57,8 @@ class Commands:
         spec = COMMANDS.get(name)
         if spec is None:
             return
-        if name == "classify" and not rest.strip() and message.reply_to_message is not None:
-            rest = message_text(message.reply_to_message)
+        if name == "classify" and rest.strip().lower() in ("", "explain") and message.reply_to_message is not None:
+            rest = f"{rest} {message_text(message.reply_to_message)}"  # /classify [explain] as a reply
         if name == "exempt" and message.reply_to_message is not None and message.reply_to_message.from_user:
             rest = f"{message.reply_to_message.from_user.id} {rest}".strip()  # /exempt as a reply: its author
         is_admin = False

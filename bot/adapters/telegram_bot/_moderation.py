@@ -52,7 +52,9 @@ class Moderation:
         outcome = await self._service.handle(core_message)
         if outcome.decision.action is Action.NONE:
             return
-        result = await self._actions.carry_out(context.bot, message, outcome.decision, outcome.event_id)
+        result = await self._actions.carry_out(
+            context.bot, message, outcome.decision, outcome.event_id, outcome.explanation
+        )
         if outcome.event_id is not None:
             await self._service.record_action_report(outcome.event_id, result)
             await self._post_to_log(context.bot, message, outcome, result)

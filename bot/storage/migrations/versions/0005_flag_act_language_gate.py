@@ -1,7 +1,7 @@
 """Two operating points per label, and the language gate.
 
 A chat's stored threshold override ``{label: x}`` becomes ``{label: {"flag": x, "act": x}}`` (an old override meant
-both); chats may turn off the language gate (on by default). Revision ID: 0004, revises 0003.
+both); chats may turn off the language gate (on by default). Revision ID: 0005, revises 0004.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -182,7 +182,8 @@ async def run_model(
     replay = Replay()
     outcomes: dict[str, Outcomes] = {}
     try:
-        service = ModerationService(replay, storage, registry)
+        # decisions only: explanations would score texts the replay never saw (and cost a forward pass each)
+        service = ModerationService(replay, storage, registry, explain_events=False)
         for name, data in sets.items():
             answers = await score(classifier, spec, data, scoring)
             replay.add(spec.name, data.texts, answers)

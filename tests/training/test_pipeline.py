@@ -98,6 +98,8 @@ def test_export_ships_only_what_the_bot_loads(pipeline):
     assert (pipeline.run / "export" / "tf" / "tf_model.h5").is_file()  # the TF weights stay with the run
     report = pipeline.export_report
     assert report["max_abs_logit_diff_vs_tf"]["fp32"] < 1e-4
+    assert report["max_abs_logit_change_with_batch_mates"]["int8"] <= 1e-4  # static int8: batch mates change nothing
+    assert report["calibration"]["rows"] > 0
     validation = report["validation"]
     assert validation["rows"] == json.loads((pipeline.run / "data_stats.json").read_text())["validation_rows"]
     assert validation["int8_change"]["roc_auc"] == pytest.approx(

@@ -2,7 +2,8 @@
 
 The work lives in private modules: ``_moderation`` (messages -> decisions -> actions), ``_actions``
 (what Discord answered), ``_modlog`` and ``_review`` (the mod-log and its buttons),
-``_classify`` and ``_admin`` (slash commands), ``_convert`` (Discord -> core types).
+``_classify`` and ``_admin`` (slash commands of the shared command surface), ``_render`` (its replies as embeds),
+``_convert`` (Discord -> core types).
 """
 
 from __future__ import annotations

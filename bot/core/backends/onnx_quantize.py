@@ -21,7 +21,46 @@ import numpy as np
 from bot.core.backends.base import pad_rows
 
 log = logging.getLogger(__name__)
+BATCH_TOLERANCE = 1e-4  # |logit difference| alone vs in a batch above which an exported graph is refused
 CALIBRATION_BATCH = 16
+# Calibration when no training texts are given (a hub model converted by the bot's ONNX cache): generic chat of every
+# length and tone. Training texts calibrate better: ``python -m training export --int8`` always uses them.
+GENERIC_CALIBRATION = (
+    "hello everyone, how was your weekend?",
+    "thanks for the help with the code, it works now",
+    "see you at the meeting tomorrow at 10",
+    "lol that game last night was insane 😂😂",
+    "can someone explain how the new update works? my settings are gone",
+    "what a lovely picture of the mountains!",
+    "I disagree with this decision and I think the mods should reconsider it.",
+    "you are so stupid, nobody wants you here",
+    "shut up you idiot",
+    "this is the worst fucking server I have ever joined",
+    "I will find you and make you regret this",
+    "go back to where you came from",
+    "people like you should not be allowed to vote",
+    "damn that was close, gg everyone",
+    "kill it in the exam tomorrow!! you got this",
+    "check out https://example.com/article?id=42 for the details",
+    "@user no way, that's a fake story and you know it",
+    "BUY CHEAP FOLLOWERS NOW!!! limited offer, DM me",
+    "ok",
+    "???",
+    "The article cites three sources, but two of them are blogs; could someone find a peer-reviewed one before we "
+    "keep this paragraph? Otherwise I suggest we remove the claim until it is properly sourced.",
+    "I've been a member here for years and I have never seen a thread this toxic. Please, everyone, take a breath. "
+    "We can disagree about politics without calling each other names or threatening anyone.",
+    "honestly you are a pathetic loser and everyone laughs at you behind your back, just leave and never come back",
+    "Welcome to the server! Read the rules in #rules, pick your roles in #roles and say hi in #general.",
+    "i hate mondays so much",
+    "why are you like this",
+    "stop spamming the channel or you will be banned",
+    "that's a really good point, I hadn't thought about it that way",
+    "you people are all the same, disgusting",
+    "merci beaucoup, à demain !",
+    "¿alguien sabe cuándo empieza el torneo?",
+    "this movie was sick, the ending killed me",
+)
 DEFAULT_CALIBRATION_METHOD = "minmax"
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 
@@ -108,6 +147,17 @@ def quantize_static_int8(
         extra_options=extra,
     )
     return Path(out_path)
+
+
+def check_batch_independence(path: Path, rows: Sequence[Sequence[int]], *, pad_id: int = 0) -> float:
+    """``batch_dependence`` of the graph at ``path`` on up to 48 of ``rows``; raises ValueError above the tolerance."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = batch_dependence(session, list(rows[:48]), pad_id=pad_id, trials=8)
+    if worst > BATCH_TOLERANCE:
+        raise ValueError(f"{path}: a text's logits change by {worst:.2e} with its batch mates (> {BATCH_TOLERANCE})")
+    return worst
 
 
 def matmul_nodes(path: Path) -> list[str]:

@@ -114,8 +114,14 @@ def model_spec(registry: Registry, folder: Path | None) -> ModelSpec:
 
 
 def fingerprint(spec: ModelSpec) -> str:
-    """Changes with the served files and the spec: a retrained or re-exported model is scored again."""
+    """Changes with the served files, the spec and the serving code: a retrained, re-exported or differently served
+    model is scored again."""
     digest = hashlib.sha256(spec.model_dump_json(exclude={"name", "display_name", "thresholds"}).encode())
+    core = Path(__file__).resolve().parent.parent / "bot" / "core"
+    for path in sorted(
+        [*core.glob("backends/*.py"), *core.glob("classifier*.py"), *core.glob("batch*.py"), core / "model_folder.py"]
+    ):
+        digest.update(path.read_bytes())
     folder = Path(spec.source.path)
     for name in (CONFIG_FILE, *GRAPH_FILES.values()):
         path = folder / name

@@ -165,7 +165,7 @@ async def test_classify_replies_with_the_table_and_escapes_user_text(server, bot
         assert "<pre>" in (await reply_to(server, addressed)).params["text"]
 
         empty = await server.post_message(GROUP, MEMBER, "/classify")
-        assert "usage: /classify TEXT" in (await reply_to(server, empty)).params["text"]
+        assert "usage: /classify [explain] TEXT" in (await reply_to(server, empty)).params["text"]
     assert server.calls_to("setMyCommands"), "the command menu is set at start-up"
 
 

@@ -148,13 +148,19 @@ class FakeDiscord(RestHandlers):
         for session in sessions:
             await session.ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
 
-    async def send_message(self, content: str, *, author: str = "member", channel: str = "general") -> dict[str, Any]:
-        """A user posts ``content``: stored and dispatched as MESSAGE_CREATE. Returns the message payload."""
+    async def send_message(
+        self, content: str, *, author: str = "member", channel: str = "general", dispatch: bool = True
+    ) -> dict[str, Any]:
+        """A user posts ``content``: stored and dispatched as MESSAGE_CREATE. Returns the message payload.
+
+        ``dispatch=False`` only stores it: a message posted while the bot was not connected (history has it).
+        """
         message = payloads.message(
             self.guild, self._snowflake(), self.guild.channels[channel]["id"], self.guild.users[author], content
         )
         self.guild.messages[message["id"]] = message
-        await self.dispatch("MESSAGE_CREATE", message)
+        if dispatch:
+            await self.dispatch("MESSAGE_CREATE", message)
         return message
 
     async def edit_message(self, message: dict[str, Any], content: str) -> dict[str, Any]:

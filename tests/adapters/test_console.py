@@ -169,3 +169,33 @@ async def test_serve_stops_when_asked_while_waiting_for_input(service: Moderatio
             os.close(write_end)  # lets the reading thread see the end before its pipe closes
             await asyncio.sleep(0.1)
     assert out.getvalue().startswith("> stupid\nnone: insult 0.91")
+
+
+async def test_serve_stops_on_request_with_a_backlog_of_piped_lines(service: ModerationService) -> None:
+    stop = asyncio.Event()
+    handled: list[str] = []
+
+    class Stopping(io.StringIO):
+        def write(self, text: str) -> int:
+            handled.append(text)
+            if len(handled) == 6:  # three lines answered: the signal arrives with thousands still queued
+                stop.set()
+            return super().write(text)
+
+    stdin = io.BytesIO(b"hello\n" * 20_000)
+    await asyncio.wait_for(serve(service, Settings(), stop, stdin=stdin, stdout=Stopping()), 60)
+    assert 6 <= len(handled) <= 8, "at most the line in hand is finished after the stop"
+
+
+async def test_an_overlong_line_gets_a_one_line_error_and_the_next_line_is_handled(
+    service: ModerationService,
+) -> None:
+    from bot.adapters.console import MAX_LINE_BYTES
+
+    stdin = io.BytesIO(b"x" * (64 << 20) + b"\nhello\n" + b"y" * (MAX_LINE_BYTES + 1))
+    out = io.StringIO()
+    await asyncio.wait_for(serve(service, Settings(), asyncio.Event(), stdin=stdin, stdout=out), 120)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"error: a line of {64 << 20:,} bytes is over the {MAX_LINE_BYTES:,} limit, skipped"
+    assert lines[1] == "> hello" and lines[2].startswith("none: ")
+    assert lines[3].startswith(f"error: a line of {MAX_LINE_BYTES + 1:,} bytes") and len(lines) == 4

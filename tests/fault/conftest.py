@@ -38,11 +38,11 @@ class Load:
     striking: tuple[str, ...]
     clean: tuple[str, ...]
 
-    def messages(self, count: int, authors: int) -> list[tuple[int, str, bool]]:
-        """``count`` (author number, text, strikes) rows, half striking, authors in turn."""
+    def messages(self, count: int, authors: int, *, start: int = 0) -> list[tuple[int, str, bool]]:
+        """``count`` (author number, text, strikes) rows, half striking, authors in turn; numbered from ``start``."""
         texts = itertools.cycle(itertools.chain.from_iterable(zip(self.striking, self.clean, strict=False)))
         rows = []
-        for index in range(count):
+        for index in range(start, start + count):
             text = next(texts)
             rows.append((index % authors, f"{text} #{index}", text in self.striking))
         return rows

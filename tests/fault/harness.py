@@ -149,3 +149,15 @@ async def wait_stable(read: Callable[[], object], *, quiet: float, within: float
         if value != last:
             last, since = value, time.monotonic()
     return last
+
+
+FIGURES = REPO_ROOT / "bench" / "results" / "fault.jsonl"
+
+
+def record_figure(name: str, **values: object) -> None:
+    """Append a measured figure to bench/results/fault.jsonl (git-ignored): the suite is also the measurement."""
+    import json
+
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    with FIGURES.open("a", encoding="utf-8") as out:
+        out.write(json.dumps({"figure": name, "at": time.time(), **values}) + "\n")

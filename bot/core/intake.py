@@ -3,9 +3,10 @@
 An adapter calls ``Intake.receive`` (durable once it returns) and only then acknowledges the delivery (Telegram:
 the next ``getUpdates`` offset). ``Intake.run`` hands pending rows to the adapter's ``process``, oldest first and
 unfinished rows of an earlier run before anything new, at most ``concurrency`` at a time. A row that makes an event
-is marked done in the event's own transaction; any other row once ``process`` returns. A row whose handling keeps
-failing is given up after ``max_attempts`` (marked done with the error) so that one poison message cannot block the
-rest. On stop, intake ends, work in flight gets ``grace`` seconds, and whatever is left waits for the next start.
+is marked done in the event's own transaction; any other row once ``process`` returns. A failed attempt is retried
+with a growing wait (an outage is waited out); after ``max_attempts`` the row is given up (marked done with the
+error) so that one poison message cannot block the rest. On stop, intake ends, work in flight gets ``grace``
+seconds, and whatever is left waits for the next start.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120.0  # a claimed row comes back to the pool if its worker dies without finishing it
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 8  # with the backoff below: given up after about 4 minutes of failures (an outage is waited out)
+RETRY_BACKOFF = 2.0  # seconds before the second attempt; doubles per attempt, at most MAX_RETRY_WAIT
+MAX_RETRY_WAIT = 60.0
 PRUNE_AFTER_SECONDS = 3 * 86400  # done rows recognise redeliveries (Telegram keeps unconfirmed updates 24 h)
 
 
@@ -56,7 +59,8 @@ class InboxStore(Protocol):
         self, platform: str, *, limit: int, now: float, lease: float, skip: Sequence[int] = ()
     ) -> list[InboxItem]: ...
     async def inbox_done(self, item_id: int, *, now: float, error: str | None = None) -> None: ...
-    async def inbox_release(self, platform: str, item_ids: Sequence[int] | None = None) -> int: ...
+    async def inbox_retry(self, item_id: int, *, at: float) -> None: ...
+    async def inbox_release(self, platform: str) -> int: ...
     async def inbox_counts(self, platform: str) -> tuple[int, int]: ...
     async def inbox_prune(self, *, before: float) -> int: ...
 
@@ -146,8 +150,9 @@ class Intake:
                 log.exception("%s inbox: giving up on %s after %d attempts", self.platform, item.key, item.attempts)
                 await self._store.inbox_done(item.id, now=self._clock(), error=f"{type(error).__name__}: {error}")
             else:
-                log.warning("%s inbox: %s failed (%s); will retry", self.platform, item.key, error, exc_info=True)
-                await self._store.inbox_release(self.platform, [item.id])
+                wait = min(RETRY_BACKOFF * 2 ** (item.attempts - 1), MAX_RETRY_WAIT)
+                log.warning("%s inbox: %s failed (%s); retrying in %.0f s", self.platform, item.key, error, wait)
+                await self._store.inbox_retry(item.id, at=self._clock() + wait)
             return
         await self._store.inbox_done(item.id, now=self._clock())
 

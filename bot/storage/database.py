@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import aiosqlite
 
+from bot.core.intake import InboxEntry, InboxItem
 from bot.core.types import ChatRef
-from bot.storage import chat_settings, events
+from bot.storage import chat_settings, events, inbox
 from bot.storage.errors import StorageBusyError, StorageError
-from bot.storage.records import AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent
+from bot.storage.records import AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent, Recorded
 from bot.storage.schema import migrate
 
 T = TypeVar("T")
 Work = Callable[[aiosqlite.Connection], Awaitable[T]]
 
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+ACTION_LEASE_SECONDS = 60.0  # an action not reported by then (the process died) is carried out by due_actions
 
 
 class Storage:
@@ -130,10 +132,51 @@ class Storage:
 
     async def record_event(self, event: NewEvent) -> int:
         """Log the event and, when ``event.strike``, its strike in one transaction; return the event id."""
-        return await self._run(lambda conn: events.insert(conn, event), write=True)
+        return (await self.record_decision(event)).event_id
 
-    async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int:
-        return await self._read(lambda conn: events.count_strikes(conn, chat, author_id, since=since))
+    async def record_decision(self, event: NewEvent, *, lease: float = ACTION_LEASE_SECONDS) -> Recorded:
+        """The decision on a message, once per message (see ``events.record``), with its inbox row done.
+
+        An action to carry out is due ``lease`` seconds later unless reported before: a crash in between leaves
+        it for ``due_actions``.
+        """
+        return await self._run(lambda conn: events.record(conn, event, lease=lease), write=True)
+
+    async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float, excluding: str | None = None) -> int:
+        """Uncleared strikes of the author in the chat since ``since``, but for the one of message ``excluding``."""
+        return await self._read(
+            lambda conn: events.count_strikes(conn, chat, author_id, since=since, excluding=excluding)
+        )
+
+    # intake inbox -------------------------------------------------------------------------------------------------
+
+    async def inbox_add(self, platform: str, entries: Sequence[InboxEntry], *, now: float) -> int:
+        return await self._run(lambda conn: inbox.add(conn, platform, entries, now=now), write=True)
+
+    async def inbox_claim(
+        self, platform: str, *, limit: int, now: float, lease: float, skip: Sequence[int] = ()
+    ) -> list[InboxItem]:
+        return await self._run(
+            lambda conn: inbox.claim(conn, platform, limit=limit, now=now, lease=lease, skip=skip), write=True
+        )
+
+    async def inbox_done(self, item_id: int, *, now: float, error: str | None = None) -> None:
+        await self._run(lambda conn: inbox.done(conn, item_id, now=now, error=error), write=True)
+
+    async def inbox_retry(self, item_id: int, *, at: float) -> None:
+        await self._run(lambda conn: inbox.retry(conn, item_id, at=at), write=True)
+
+    async def inbox_release(self, platform: str) -> int:
+        return await self._run(lambda conn: inbox.release(conn, platform), write=True)
+
+    async def inbox_counts(self, platform: str) -> tuple[int, int]:
+        return await self._read(lambda conn: inbox.counts(conn, platform))
+
+    async def inbox_last_seq(self, platform: str, chat_id: str) -> int | None:
+        return await self._read(lambda conn: inbox.last_seq(conn, platform, chat_id))
+
+    async def inbox_prune(self, *, before: float) -> int:
+        return await self._run(lambda conn: inbox.prune(conn, before=before), write=True)
 
     async def record_action_result(self, event_id: int, result: str) -> None:
         """What the platform said when the action was carried out (``ACTION_DONE`` words, or the failure)."""

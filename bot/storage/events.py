@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import aiosqlite
 
 from bot.core.types import ChatRef
+from bot.storage import inbox
 from bot.storage.errors import UnknownEventError
-from bot.storage.records import ACTION_DONE, ChatStats, EventRecord, NewEvent, excerpt
+from bot.storage.records import ACTION_DONE, ChatStats, EventRecord, NewEvent, Recorded, excerpt
 
 _SELECT_EVENT = """
 SELECT e.id, e.created_at, e.platform, e.chat_id, e.message_id, e.author_id, e.model, e.scores, e.action, e.reason,
@@ -20,47 +22,108 @@ LEFT JOIN feedback f ON f.event_id = e.id
 """
 
 
+async def record(conn: aiosqlite.Connection, event: NewEvent, *, lease: float) -> Recorded:
+    """Log the decision on a message once: a new event (and its strike), or the update of the message's event.
+
+    A redelivery (same text, or a revision not newer than the stored one) changes nothing. An edit re-scores the same
+    event: the decision may change, a strike is added if the message had none (never a second one). The inbox row
+    is marked done in the same transaction. ``act``: the decision is new and has an action to carry out.
+    """
+    digest = hashlib.sha256(event.text.encode("utf-8", "replace")).hexdigest()
+    async with conn.execute(
+        "SELECT id, revision, text_hash, action FROM events WHERE platform = ? AND chat_id = ? AND message_id = ?",
+        (event.chat.platform, event.chat.chat_id, event.message_id),
+    ) as cursor:
+        existing = await cursor.fetchone()
+    acting = str(event.action) != "none"
+    changed = True
+    if existing is None:
+        event_id = await _insert(conn, event, digest, due_at=event.created_at + lease if acting else None)
+        act = acting
+    elif event.revision <= existing[1] or digest == existing[2]:
+        event_id, act, changed = int(existing[0]), False, False
+    else:
+        event_id = int(existing[0])
+        act = acting and str(event.action) != existing[3]
+        await _update(conn, event_id, event, digest, due_at=event.created_at + lease if act else None)
+    if event.strike and changed:
+        await conn.execute(
+            "INSERT INTO strikes (event_id, platform, chat_id, author_id, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (event_id) DO NOTHING",
+            (event_id, event.chat.platform, event.chat.chat_id, event.author_id, event.created_at),
+        )
+    if event.inbox_id is not None:
+        await inbox.done(conn, event.inbox_id, now=event.created_at)
+    return Recorded(event_id, act)
+
+
 async def insert(conn: aiosqlite.Connection, event: NewEvent) -> int:
-    """Insert the event (text only when the chat opted in, else an excerpt) and its strike; return the event id."""
+    """Log the event (and its strike) as ``record`` does; return the event id."""
+    return (await record(conn, event, lease=0.0)).event_id
+
+
+def _values(event: NewEvent) -> tuple:
     text = event.text if event.store_text else excerpt(event.text)
+    return (
+        event.model,
+        json.dumps({label: round(float(score), 6) for label, score in event.scores.items()}),
+        str(event.action),
+        event.reason,
+        json.dumps(list(event.flagged)),
+        json.dumps(list(event.triggered)),
+        json.dumps(dict(event.thresholds)),
+        text,
+        int(event.store_text),
+        event.timeout_seconds,
+        event.revision,
+    )
+
+
+async def _insert(conn: aiosqlite.Connection, event: NewEvent, digest: str, *, due_at: float | None) -> int:
     cursor = await conn.execute(
-        "INSERT INTO events (created_at, platform, chat_id, message_id, author_id, model, scores, action, reason, "
-        "flagged, triggered, thresholds, text, text_stored, timeout_seconds) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events (created_at, platform, chat_id, message_id, author_id, author_name, model, scores, "
+        "action, reason, flagged, triggered, thresholds, text, text_stored, timeout_seconds, revision, text_hash, "
+        "action_state, action_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             event.created_at,
             event.chat.platform,
             event.chat.chat_id,
             event.message_id,
             event.author_id,
-            event.model,
-            json.dumps({label: round(float(score), 6) for label, score in event.scores.items()}),
-            event.action,
-            event.reason,
-            json.dumps(list(event.flagged)),
-            json.dumps(list(event.triggered)),
-            json.dumps(dict(event.thresholds)),
-            text,
-            int(event.store_text),
-            event.timeout_seconds,
+            event.author_name,
+            *_values(event),
+            digest,
+            "settled" if due_at is None else "pending",
+            due_at,
         ),
     )
     event_id = cursor.lastrowid
     await cursor.close()
-    if event.strike:
-        await conn.execute(
-            "INSERT INTO strikes (event_id, platform, chat_id, author_id, created_at) VALUES (?, ?, ?, ?, ?)",
-            (event_id, event.chat.platform, event.chat.chat_id, event.author_id, event.created_at),
-        )
     return int(event_id)
 
 
-async def count_strikes(conn: aiosqlite.Connection, chat: ChatRef, author_id: str, *, since: float) -> int:
-    """Strikes of the author in the chat since ``since`` that feedback has not cleared."""
+async def _update(
+    conn: aiosqlite.Connection, event_id: int, event: NewEvent, digest: str, *, due_at: float | None
+) -> None:
+    """An edit: the new scores and decision replace the old ones; its action is due again when it changed."""
+    await conn.execute(
+        "UPDATE events SET model = ?, scores = ?, action = ?, reason = ?, flagged = ?, triggered = ?, thresholds = ?, "
+        "text = ?, text_stored = ?, timeout_seconds = ?, revision = ?, text_hash = ?, "
+        "action_state = CASE WHEN ? IS NULL THEN action_state ELSE 'pending' END, "
+        "action_attempts = CASE WHEN ? IS NULL THEN action_attempts ELSE 0 END, "
+        "action_due_at = COALESCE(?, action_due_at) WHERE id = ?",
+        (*_values(event), digest, due_at, due_at, due_at, event_id),
+    )
+
+
+async def count_strikes(
+    conn: aiosqlite.Connection, chat: ChatRef, author_id: str, *, since: float, excluding: str | None = None
+) -> int:
+    """Uncleared strikes of the author in the chat since ``since``, but for the one of message ``excluding``."""
     async with conn.execute(
-        "SELECT COUNT(*) FROM strikes WHERE platform = ? AND chat_id = ? AND author_id = ? AND created_at >= ? "
-        "AND cleared_at IS NULL",
-        (chat.platform, chat.chat_id, author_id, since),
+        "SELECT COUNT(*) FROM strikes s JOIN events e ON e.id = s.event_id WHERE s.platform = ? AND s.chat_id = ? "
+        "AND s.author_id = ? AND s.created_at >= ? AND s.cleared_at IS NULL AND e.message_id IS NOT ?",
+        (chat.platform, chat.chat_id, author_id, since, excluding),
     ) as cursor:
         row = await cursor.fetchone()
     return int(row[0])

@@ -56,19 +56,16 @@ async def done(conn: aiosqlite.Connection, item_id: int, *, now: float, error: s
     )
 
 
-async def release(conn: aiosqlite.Connection, platform: str, item_ids: Sequence[int] | None = None) -> int:
-    """Give claimed rows back: ``item_ids`` (a failed attempt) or, at start, every row of the platform."""
-    if item_ids is None:
-        cursor = await conn.execute(
-            "UPDATE inbox SET claimed_until = NULL "
-            "WHERE platform = ? AND done_at IS NULL AND claimed_until IS NOT NULL",
-            (platform,),
-        )
-        return cursor.rowcount
-    marks = ", ".join("?" for _ in item_ids)
+async def retry(conn: aiosqlite.Connection, item_id: int, *, at: float) -> None:
+    """A failed attempt: the row is claimable again from ``at`` (a backoff), its attempts kept."""
+    await conn.execute("UPDATE inbox SET claimed_until = ? WHERE id = ? AND done_at IS NULL", (at, item_id))
+
+
+async def release(conn: aiosqlite.Connection, platform: str) -> int:
+    """At start (one process per SQLite file): rows a dead process had claimed are claimable at once."""
     cursor = await conn.execute(
-        f"UPDATE inbox SET claimed_until = NULL WHERE id IN ({marks})",  # noqa: S608 - only placeholders
-        tuple(item_ids),
+        "UPDATE inbox SET claimed_until = NULL WHERE platform = ? AND done_at IS NULL AND claimed_until IS NOT NULL",
+        (platform,),
     )
     return cursor.rowcount
 

@@ -79,6 +79,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE chat_settings ADD COLUMN store_text INTEGER NOT NULL DEFAULT 0 CHECK (store_text IN (0, 1))",
         "ALTER TABLE events ADD COLUMN thresholds TEXT NOT NULL DEFAULT '{}'",
     ),
+    # reliability: the intake inbox; one event per message (an edit updates it: ``revision``, ``text_hash``); an
+    # action's state so that actions cut short by a crash or failed in an outage are carried out later
+    (
+        """CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            key TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            seq INTEGER NOT NULL DEFAULT 0,
+            payload TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_until REAL,
+            done_at REAL,
+            error TEXT,
+            UNIQUE (platform, key)
+        )""",
+        "CREATE INDEX inbox_pending ON inbox (platform, done_at, id)",
+        "CREATE INDEX inbox_by_chat ON inbox (platform, chat_id, seq)",
+        "ALTER TABLE events ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE events ADD COLUMN text_hash TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE events ADD COLUMN author_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE events ADD COLUMN action_state TEXT NOT NULL DEFAULT 'settled' "
+        "CHECK (action_state IN ('pending', 'retry', 'settled'))",
+        "ALTER TABLE events ADD COLUMN action_attempts INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE events ADD COLUMN action_due_at REAL",
+        # older releases logged each edit as one more event: keep them all, apart from the first, under a marked id
+        "UPDATE events SET message_id = message_id || '#' || id WHERE id NOT IN "
+        "(SELECT MIN(id) FROM events GROUP BY platform, chat_id, message_id)",
+        "CREATE UNIQUE INDEX events_by_message ON events (platform, chat_id, message_id)",
+        "CREATE INDEX events_due ON events (platform, action_state, action_due_at) WHERE action_state != 'settled'",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -20,6 +20,7 @@ from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownModelE
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.policy import Action, Decision, decide
 from bot.core.registry import ModelSpec, Registry
+from bot.core.text import clean_text
 from bot.core.types import Actor, ChatRef, Classification, Message
 from bot.storage import CHAT_ACTIONS, ChatSettings, ChatStats, EventRecord, NewEvent, Storage, UnknownEventError
 
@@ -49,6 +50,7 @@ class Outcome:
     event_id: int | None
     decision: Decision
     classification: Classification | None
+    act: bool = False  # the decision is new (not a redelivery) and its action is for the adapter to carry out
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ class ModerationService:
             prior = 0
             if spec.is_toxicity:
                 since = now - settings.strike_window_seconds
-                prior = await self._storage.count_strikes(chat, author.user_id, since=since)
+                excluding = message.message_id if message.revision else None  # an edit is not a second strike
+                prior = await self._storage.count_strikes(chat, author.user_id, since=since, excluding=excluding)
             decision = decide(
                 classification.as_dict(),
                 settings,
@@ -126,10 +129,13 @@ class ModerationService:
                 created_at=now,
                 strike=decision.is_strike,
                 timeout_seconds=decision.timeout_seconds,
+                revision=message.revision,
+                author_name=author.display_name,
+                inbox_id=message.inbox_id,
             )
-            event_id = await self._storage.record_event(event)
-        log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
-        return Outcome(event_id, decision, classification)
+            recorded = await self._storage.record_decision(event)
+        log.debug("event %d in %s:%s: %s", recorded.event_id, chat.platform, chat.chat_id, decision.action)
+        return Outcome(recorded.event_id, decision, classification, act=recorded.act)
 
     async def record_action_result(self, event_id: int, result: str) -> None:
         """What the platform said when the adapter carried out the action ("deleted", "forbidden: ...")."""
@@ -140,7 +146,7 @@ class ModerationService:
         if model is None and chat is not None:
             model = self._model_name(await self._storage.get_settings(chat))
         spec = self._registry.get(model or self._registry.default)
-        [classification] = await self._classifier.classify([text], spec.name)
+        [classification] = await self._classifier.classify([clean_text(text)], spec.name)
         return classification
 
     # settings -----------------------------------------------------------------------------------------------------

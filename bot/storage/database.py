@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from bot.core.types import ChatRef
 from bot.storage import chat_settings, events, inbox
 from bot.storage.errors import StorageBusyError, StorageError
 from bot.storage.records import AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent, Recorded
-from bot.storage.schema import migrate
+from bot.storage.schema import SCHEMA_VERSION, migrate, schema_version
 
 T = TypeVar("T")
 Work = Callable[[aiosqlite.Connection], Awaitable[T]]
@@ -68,6 +69,35 @@ class Storage:
                 raise StorageError(f"cannot open the database {name}: {error}") from None
             raise
         return storage
+
+    @classmethod
+    async def open_read_only(cls, path: str | Path, *, busy_timeout: float = 5.0) -> Storage:
+        """Open an existing database for reading only, even in a folder this user cannot write (no migration).
+
+        SQLite in WAL mode needs to write its shared-memory file next to the database; where it cannot, the file is
+        opened as immutable, which is right there because no one can be writing it either.
+        """
+        uri = Path(os.path.abspath(path)).as_uri()  # noqa: ASYNC240 - no I/O, only the working folder
+        conn: aiosqlite.Connection | None = None
+        for mode in ("mode=ro", "immutable=1"):
+            try:
+                conn = await aiosqlite.connect(f"{uri}?{mode}", uri=True, timeout=busy_timeout, isolation_level=None)
+                version = await schema_version(conn)
+                break
+            except sqlite3.Error as error:
+                if conn is not None:
+                    await conn.close()
+                    conn = None
+                last = error
+        if conn is None:
+            raise StorageError(f"cannot read the database {path}: {last}") from None
+        if version != SCHEMA_VERSION:
+            await conn.close()
+            raise StorageError(
+                f"the database {path} has schema version {version}, this bot reads {SCHEMA_VERSION}: "
+                "start the bot on it once (in a writable folder) to upgrade it"
+            )
+        return cls(conn, conn, str(path), lock_timeout=busy_timeout)
 
     async def _setup(self, busy_timeout: float) -> None:
         async def pragmas(conn: aiosqlite.Connection) -> None:

@@ -135,7 +135,12 @@ async def set_action_result(conn: aiosqlite.Connection, event_id: int, result: s
         raise UnknownEventError(event_id)
 
 
+MAX_ID = 2**63 - 1  # SQLite integers are 64-bit: a larger id (a crafted button or command) names no event
+
+
 async def get(conn: aiosqlite.Connection, event_id: int) -> EventRecord:
+    if not 0 < event_id <= MAX_ID:
+        raise UnknownEventError(event_id)
     async with conn.execute(_SELECT_EVENT + "WHERE e.id = ?", (event_id,)) as cursor:
         row = await cursor.fetchone()
     if row is None:

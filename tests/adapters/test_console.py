@@ -199,3 +199,8 @@ async def test_an_overlong_line_gets_a_one_line_error_and_the_next_line_is_handl
     assert lines[0] == f"error: a line of {64 << 20:,} bytes is over the {MAX_LINE_BYTES:,} limit, skipped"
     assert lines[1] == "> hello" and lines[2].startswith("none: ")
     assert lines[3].startswith(f"error: a line of {MAX_LINE_BYTES + 1:,} bytes") and len(lines) == 4
+
+
+async def test_feedback_on_an_id_beyond_64_bits_is_a_one_line_error(service: ModerationService) -> None:
+    [answer] = await chat_session(service, "/feedback 99999999999999999999999 right")
+    assert answer == "error: no moderation event #99999999999999999999999"

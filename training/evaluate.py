@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.core.model_folder import MODERATION_KEY
 from training.thresholds import (
     FULL_DATA_PREVALENCE,
     VAL_PREDICTIONS,
@@ -26,7 +27,6 @@ from training.thresholds import (
 )
 
 log = logging.getLogger(__name__)
-MODERATION_KEY = "moderation"  # config.json key the export writes: thresholds, max_length, provenance
 FALLBACK_MAX_LENGTH = 512
 
 

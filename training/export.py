@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.core.backends.onnx_export import CONFIG_FILE, FP32_FILE, INT8_FILE, TOKENIZER_FILE, export_folder, verify
+from bot.core.backends.onnx_export import export_folder, verify
+from bot.core.model_folder import CONFIG_FILE, FP32_FILE, INT8_FILE, TOKENIZER_FILE, write_moderation
 from training.evaluate import (
-    MODERATION_KEY,
     compute_metrics,
     inspect_folder,
     open_backend,
@@ -183,13 +183,6 @@ def save_tf_copy(model_dir: Path, tf_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
     model.save_pretrained(str(tf_dir))
     tokenizer.save_pretrained(str(tf_dir))
-
-
-def write_moderation(config_file: Path, moderation: dict) -> None:
-    """Put ``moderation`` (thresholds, max_length, provenance) into a config.json; transformers keeps unknown keys."""
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    config[MODERATION_KEY] = moderation
-    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def ship(onnx_dir: Path, out_dir: Path, graph: str) -> None:

@@ -32,27 +32,11 @@ def label_config(base: str, labels: tuple[str, ...], revision: str | None = None
     )
 
 
-def _load_torch_safetensors(model, weights: Path) -> None:
-    """transformers 4.57 cannot read PyTorch safetensors into TF without torch: go through numpy."""
-    from safetensors.numpy import load_file
-    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
-
-    state = load_file(str(weights))
-    prefix = model.base_model_prefix
-    if not any(key.startswith(prefix + ".") for key in state):  # a bare encoder (e.g. sentence-transformers BertModel)
-        state = {f"{prefix}.{key}": value for key, value in state.items()}
-    _, info = load_pytorch_state_dict_in_tf2_model(
-        model, state, allow_missing_keys=True, output_loading_info=True, skip_logger_warnings=True
-    )
-    missing = [name for name in info["missing_keys"] if "classifier" not in name]
-    if missing:
-        raise ValueError(f"{weights}: base weights lack {len(missing)} tensors, e.g. {missing[:3]}")
-    log.info("loaded %d base tensors from %s (classifier head initialised)", len(state), weights)
-
-
 def build_model(config: TrainConfig):
     """Return ``(model, tokenizer)``: a TF sequence classifier with the recipe's labels on the base encoder."""
     from transformers import AutoTokenizer, TFAutoModelForSequenceClassification
+
+    from bot.core.backends.tensorflow import load_torch_safetensors
 
     base = config.base_model_path
     tokenizer = AutoTokenizer.from_pretrained(base, revision=config.base_model_revision, use_fast=True)
@@ -64,7 +48,7 @@ def build_model(config: TrainConfig):
             raise ValueError(f"{torch_weights}: sha256 does not match the recipe's base_model_sha256")
         model = TFAutoModelForSequenceClassification.from_config(model_config)
         model(model.dummy_inputs, training=False)
-        _load_torch_safetensors(model, torch_weights)
+        load_torch_safetensors(model, torch_weights, new_head=True)
     else:
         model = TFAutoModelForSequenceClassification.from_pretrained(
             base, config=model_config, revision=config.base_model_revision

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_THRESHOLD = 0.5
+from bot.core.model_folder import DEFAULT_THRESHOLD
+
 FULL_DATA_PREVALENCE = 0.096  # share of toxic rows in the full Kaggle training set
 VAL_PREDICTIONS = "val_predictions.npz"  # written by training.callbacks.SaveBest
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.core.backends.base import Backend, cap_text, load_backend
+from bot.core.backends.base import Backend, load_backend
 from bot.core.errors import InferenceError, InvalidInputError, ModelLoadError
+from bot.core.model_folder import FolderConfig
 from bot.core.registry import ModelSpec, Registry
 from bot.core.types import Classification, Summary, Task
 
@@ -34,7 +35,6 @@ GROUP_MIN_TOKENS = 16
 @dataclass(eq=False)
 class _Item:
     text: str
-    capped: bool  # characters past what max_length tokens can hold were dropped before queueing
     tokens: int  # a cheap estimate, only used to group texts of similar length
     future: asyncio.Future[tuple[np.ndarray, bool]]
 
@@ -59,9 +59,8 @@ class _Worker:
         futures = []
         for text in texts:
             future: asyncio.Future[tuple[np.ndarray, bool]] = loop.create_future()
-            capped = cap_text(text, self.backend.max_length)
-            tokens = min(self.backend.max_length, len(capped) // 4 + 2)
-            self.queue.put_nowait(_Item(capped, len(capped) < len(text), tokens, future))
+            tokens = min(self.backend.max_length, len(text) // 4 + 2)
+            self.queue.put_nowait(_Item(text, tokens, future))
             futures.append(future)
         return futures
 
@@ -114,7 +113,7 @@ class _Worker:
         for group, (probabilities, truncated) in zip(groups, results, strict=True):
             for row, item in enumerate(group):
                 if not item.future.done():
-                    item.future.set_result((probabilities[row], bool(truncated[row]) or item.capped))
+                    item.future.set_result((probabilities[row], bool(truncated[row])))
 
 
 class Classifier:
@@ -161,6 +160,14 @@ class Classifier:
     async def load(self, model: str | None = None) -> None:
         """Load ``model`` (default: the registry's default) now, so the first message does not wait for it."""
         await self._worker(self.registry.get(model or self.registry.default))
+
+    async def folder_config(self, model: str | None = None) -> FolderConfig:
+        """The model folder's own settings (thresholds, languages, ...), loading the model if needed.
+
+        With models.yaml and the chat's overrides they resolve through ``model_folder.resolve_thresholds``.
+        """
+        worker = await self._worker(self.registry.get(model or self.registry.default))
+        return getattr(worker.backend, "folder", None) or FolderConfig()
 
     def loaded_models(self) -> list[str]:
         """Names of the models in memory, least recently used first."""

@@ -14,6 +14,7 @@ import numpy as np
 from bot.core.backends.base import Prediction
 from bot.core.classifier import Classifier
 from bot.core.labels import TOXICITY_LABELS
+from bot.core.model_folder import FolderConfig
 from bot.core.registry import ModelSpec, Registry, load_registry
 
 # a word in the text -> the scores it sets (every other label stays at 0.02)
@@ -45,6 +46,7 @@ class ScriptedBackend:
     def __init__(self, labels: tuple[str, ...], words: Mapping[str, Mapping[str, float]]) -> None:
         self.labels = labels
         self.max_length = 64
+        self.folder = FolderConfig()
         self._words = words
 
     def predict(self, texts: Sequence[str]) -> Prediction:

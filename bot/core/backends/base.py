@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from bot.core.errors import ModelLoadError
+from bot.core.model_folder import FolderConfig, cap_text, truncate_tokens
 from bot.core.registry import LocalSource, ModelSpec, has_weights
 from bot.core.types import Task
 
@@ -19,8 +21,6 @@ LOADERS: Mapping[str, str] = {
     "tensorflow": "bot.core.backends.tensorflow:load",
     "onnx": "bot.core.backends.onnx:load",
 }
-# Characters kept per allowed token before tokenising: the tokenizer truncates anyway, this only bounds its work.
-CHARS_PER_TOKEN_CAP = 32
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,15 @@ class Prediction:
 
 
 class Backend(Protocol):
-    """A loaded model. ``predict`` is synchronous and runs in a worker thread, never concurrently with itself."""
+    """A loaded model. ``predict`` is synchronous and runs in a worker thread, never concurrently with itself.
+
+    ``folder`` is the model folder's own ``moderation`` section (its thresholds, languages, truncation); empty for a
+    model exported elsewhere.
+    """
 
     labels: tuple[str, ...]
     max_length: int
+    folder: FolderConfig
 
     def predict(self, texts: Sequence[str]) -> Prediction: ...
 
@@ -77,8 +82,14 @@ def activate(logits: np.ndarray, task: Task) -> np.ndarray:
     return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
-def resolve_labels(spec: ModelSpec, id2label: Mapping[int | str, str] | None, num_outputs: int) -> tuple[str, ...]:
-    """Labels from models.yaml if listed, else the model's own ``id2label``; checked against the output width."""
+def resolve_labels(
+    spec: ModelSpec,
+    id2label: Mapping[int | str, str] | None,
+    num_outputs: int,
+    folder: FolderConfig | None = None,
+) -> tuple[str, ...]:
+    """Labels from models.yaml if listed, else the model's own ``id2label``; checked against the output width and
+    against the labels models.yaml's and the folder's thresholds name."""
     if spec.labels is not None:
         labels = spec.labels
     elif id2label:
@@ -90,58 +101,67 @@ def resolve_labels(spec: ModelSpec, id2label: Mapping[int | str, str] | None, nu
     unknown = sorted(set(spec.thresholds) - set(labels))
     if unknown:
         raise ModelLoadError(spec.name, f"thresholds in models.yaml name unknown labels: {', '.join(unknown)}")
+    unknown = sorted(set(folder.thresholds if folder else ()) - set(labels))
+    if unknown:
+        raise ModelLoadError(spec.name, f"thresholds in the folder's config.json name unknown labels: {unknown}")
     return labels
 
 
-def keep_head_and_tail(ids: list[int], max_length: int, head_share: float) -> list[int]:
-    """Cut ``[CLS] body [SEP]`` to ``max_length`` keeping the start and the end of the body.
+class TextEncoder:
+    """Texts -> token ids the way the model was trained: the folder's truncation (``head`` or ``head_tail``).
 
-    This is the training package's ``head_tail`` truncation: a model trained that way must be served that way.
+    Both backends tokenise through this class, with the model folder's ``truncate_tokens`` (the function training
+    uses), so the same text gives the same tokens in training, in the ONNX backend and in the TF backend. Works on any
+    ``tokenizers`` template (``[CLS] $A [SEP]``, ``<s> $A </s>``, ...): the special tokens are found once, here.
     """
-    if len(ids) <= max_length:
-        return ids
-    body = max_length - 2
-    head = max(1, int(body * head_share))
-    return ids[: 1 + head] + ids[len(ids) - (body - head) - 1 :]
 
+    def __init__(self, tokenizer: Any, *, max_length: int, folder: FolderConfig) -> None:
+        self.tokenizer = Tokenizer.from_str(tokenizer.to_str())  # our own copy: its settings are ours alone
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.max_length = max_length
+        self.truncation = folder.truncation
+        self.head_share = folder.head_share
+        probe = self.tokenizer.encode("a", add_special_tokens=False).ids
+        full = self.tokenizer.encode("a").ids
+        at = next((i for i in range(len(full) - len(probe) + 1) if full[i : i + len(probe)] == probe), 0)
+        self.prefix, self.suffix = full[:at], full[at + len(probe) :]
+        self.budget = max(1, max_length - len(self.prefix) - len(self.suffix))
 
-def cap_text(text: str, max_length: int) -> str:
-    """Drop characters far beyond what ``max_length`` tokens can hold, so a 1 MB message costs no more than a page."""
-    limit = max_length * CHARS_PER_TOKEN_CAP
-    return text if len(text) <= limit else text[:limit]
+    def cap(self, text: str) -> str:
+        return cap_text(text, self.max_length, self.truncation, self.head_share)
 
-
-@dataclass(frozen=True)
-class Encoded:
-    """A tokenized batch padded to its longest text: int32 arrays (n, length) and the truncated flags (n,)."""
-
-    input_ids: np.ndarray
-    attention_mask: np.ndarray
-    truncated: np.ndarray
-
-
-def prepare_tokenizer(tokenizer: Any, *, max_length: int, pad_id: int, pad_token: str) -> Any:
-    """Set a ``tokenizers.Tokenizer`` (the caller's own copy) to truncate at ``max_length`` and pad to the longest."""
-    tokenizer.enable_truncation(max_length=max_length)
-    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
-    return tokenizer
-
-
-def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> Encoded:
-    """Tokenize a non-empty batch with a ``prepare_tokenizer``-configured ``tokenizers.Tokenizer``.
-
-    ``truncated`` is true when tokens past ``max_length`` were dropped (or the text was capped before tokenising).
-    """
-    capped = [cap_text(text, max_length) for text in texts]
-    encodings = tokenizer.encode_batch(capped)
-    return Encoded(
-        input_ids=np.array([encoding.ids for encoding in encodings], dtype=np.int32),
-        attention_mask=np.array([encoding.attention_mask for encoding in encodings], dtype=np.int32),
-        truncated=np.array(
+    def encode(self, texts: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:
+        """Token ids per text (special tokens included, no padding) and whether anything was cut, per text."""
+        capped = [self.cap(text) for text in texts]
+        bodies = [item.ids for item in self.tokenizer.encode_batch(capped, add_special_tokens=False)]
+        rows = [
+            [*self.prefix, *truncate_tokens(body, self.budget, self.truncation, self.head_share), *self.suffix]
+            for body in bodies
+        ]
+        truncated = np.array(
             [
-                bool(encoding.overflowing) or len(c) < len(t)
-                for encoding, c, t in zip(encodings, capped, texts, strict=True)
+                len(body) > self.budget or len(short) < len(text)
+                for body, short, text in zip(bodies, capped, texts, strict=True)
             ],
             dtype=bool,
-        ),
-    )
+        )
+        return rows, truncated
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of token ids -> int64 ``input_ids`` and ``attention_mask`` padded to ``width`` (default: the longest)."""
+    width = width or max(len(row) for row in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for index, tokens in enumerate(rows):
+        ids[index, : len(tokens)] = tokens
+        mask[index, : len(tokens)] = 1
+    return ids, mask
+
+
+def serving_max_length(spec: ModelSpec, folder: FolderConfig, position_embeddings: int | None) -> int:
+    """models.yaml's ``max_length`` when set there, else the folder's (what it was trained with); never past the
+    model's position embeddings."""
+    length = spec.max_length if "max_length" in spec.model_fields_set else (folder.max_length or spec.max_length)
+    return min(length, position_embeddings) if position_embeddings else length

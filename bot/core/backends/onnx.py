@@ -1,6 +1,6 @@
 """The ``onnx`` runtime: onnxruntime + a ``tokenizers`` fast tokenizer. Never imports TensorFlow or transformers.
 
-Model folders follow ``onnx_export``'s convention: ``model.onnx`` (fp32) and/or ``model.int8.onnx`` (int8) beside
+Model folders follow ``bot.core.model_folder``: ``model.onnx`` (fp32) and/or ``model.int8.onnx`` (int8) beside
 ``tokenizer.json`` and ``config.json``. A ``runtime: onnx`` entry whose source is a TF folder or a hub repository is
 converted once (this step imports TensorFlow) and kept in an ``OnnxCache``; later loads open the cached folder.
 """
@@ -18,19 +18,32 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from bot.core.backends.base import Prediction, activate, cap_text, keep_head_and_tail, resolve_labels
+from bot.core.backends.base import (
+    Prediction,
+    TextEncoder,
+    activate,
+    pad_rows,
+    resolve_labels,
+    serving_max_length,
+)
 from bot.core.backends.onnx_cache import CacheKey, OnnxCache, folder_fingerprint
 from bot.core.errors import ModelLoadError
+from bot.core.model_folder import (
+    CONFIG_FILE,
+    FP32_FILE,
+    INT8_FILE,
+    TF_WEIGHTS_FILE,
+    TOKENIZER_FILE,
+    FolderConfig,
+    parse_folder_config,
+)
 from bot.core.registry import HubSource, ModelSpec
 from bot.core.types import Task
 
 log = logging.getLogger(__name__)
 
-FP32_FILE = "model.onnx"  # same names as onnx_export, which this module must not import (it is the TF side)
-INT8_FILE = "model.int8.onnx"
-TF_WEIGHTS = "tf_model.h5"
 # What a hub snapshot needs for conversion: config, tokenizer files and the TF weights.
-HUB_PATTERNS = ("*.json", "*.txt", "*.model", TF_WEIGHTS)
+HUB_PATTERNS = ("*.json", "*.txt", "*.model", TF_WEIGHTS_FILE)
 # Padding slots one extra forward pass is worth when splitting a batch by length (see ``length_groups``).
 DEFAULT_GROUP_OVERHEAD = 64
 # Rows per forward pass at most, so a caller's huge batch cannot make one huge attention tensor.
@@ -90,29 +103,23 @@ class OnnxBackend:
     def __init__(
         self,
         session: ort.InferenceSession,
-        tokenizer: Tokenizer,
+        encoder: TextEncoder,
         *,
         task: Task,
-        max_length: int,
         pad_id: int = 0,
+        folder: FolderConfig | None = None,
         group_overhead: int = DEFAULT_GROUP_OVERHEAD,
         graph: Path | None = None,
-        head_share: float | None = None,
     ) -> None:
         self.session = session
         self.graph = graph  # the file the session was opened from
-        self.tokenizer = tokenizer
+        self.encoder = encoder
         self.task = task
-        self.max_length = max_length
+        self.max_length = encoder.max_length
         self.pad_id = pad_id
+        self.folder = folder or FolderConfig()
         self.group_overhead = group_overhead
         self.labels: tuple[str, ...] = ()
-        self.head_share = head_share  # set: long texts keep their start and end, as the model was trained
-        tokenizer.no_padding()
-        if head_share is None:
-            tokenizer.enable_truncation(max_length)
-        else:
-            tokenizer.no_truncation()
         self._inputs = {
             item.name: np.int32 if item.type == "tensor(int32)" else np.int64 for item in session.get_inputs()
         }
@@ -123,31 +130,24 @@ class OnnxBackend:
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Raw logits (n, outputs) and the truncation flags (n,) of ``texts``."""
-        capped = [cap_text(text, self.max_length) for text in texts]
-        encodings = self.tokenizer.encode_batch(capped)
-        if self.head_share is None:
-            rows = [item.ids for item in encodings]
-            cut = [bool(item.overflowing) for item in encodings]
-        else:
-            rows = [keep_head_and_tail(item.ids, self.max_length, self.head_share) for item in encodings]
-            cut = [len(item.ids) > self.max_length for item in encodings]
-        truncated = np.array(
-            [was_cut or len(short) < len(text) for was_cut, short, text in zip(cut, capped, texts, strict=True)],
-            dtype=bool,
-        )
+        rows, truncated = self.encoder.encode(texts)
+        return self.logits_of_rows(rows), truncated
+
+    def logits_of_rows(self, rows: Sequence[Sequence[int]]) -> np.ndarray:
+        """Raw logits of already tokenised rows, in order, run in groups of similar length."""
         lengths = [len(ids) for ids in rows]
-        groups = length_groups(lengths, self.group_overhead) if len(texts) > 1 else [np.arange(len(texts))]
+        groups = length_groups(lengths, self.group_overhead) if len(rows) > 1 else [np.arange(len(rows))]
         logits: np.ndarray | None = None
         passes = [
             group[start : start + MAX_PASS_ROWS] for group in groups for start in range(0, len(group), MAX_PASS_ROWS)
         ]
         for chosen in passes:
-            out = self._run([rows[index] for index in chosen], max(lengths[index] for index in chosen))
+            out = self._run([rows[index] for index in chosen])
             if logits is None:
-                logits = np.empty((len(texts), out.shape[1]), dtype=np.float32)
+                logits = np.empty((len(rows), out.shape[1]), dtype=np.float32)
             logits[chosen] = out
-        assert logits is not None  # texts is never empty here
-        return logits, truncated
+        assert logits is not None  # rows is never empty here
+        return logits
 
     def predict(self, texts: Sequence[str]) -> Prediction:
         if not texts:
@@ -155,12 +155,8 @@ class OnnxBackend:
         logits, truncated = self.logits(texts)
         return Prediction(probabilities=activate(logits, self.task), truncated=truncated)
 
-    def _run(self, rows: list[list[int]], width: int) -> np.ndarray:
-        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for row, tokens in enumerate(rows):
-            ids[row, : len(tokens)] = tokens
-            mask[row, : len(tokens)] = 1
+    def _run(self, rows: list[Sequence[int]]) -> np.ndarray:
+        ids, mask = pad_rows(rows, self.pad_id)
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -175,40 +171,34 @@ def find_graph(folder: Path, quantization: str | None = None) -> Path | None:
     return next((folder / name for name in names if (folder / name).is_file()), None)
 
 
-def head_tail_share(config: dict) -> float | None:
-    """The head share when the model was trained with ``head_tail`` truncation (the export records it), else None."""
-    moderation = config.get("moderation") or {}
-    if moderation.get("truncation") != "head_tail":
-        return None
-    return float(moderation.get("head_share", 0.75))
-
-
 def open_folder(spec: ModelSpec, folder: Path, graph: Path, *, threads: int | None = None) -> OnnxBackend:
     """Open an ONNX model folder for ``spec``: session, tokenizer, labels (checked on a warm-up batch)."""
-    for name in ("tokenizer.json", "config.json"):
+    for name in (TOKENIZER_FILE, CONFIG_FILE):
         if not (folder / name).is_file():
             raise ModelLoadError(spec.name, f"{folder} has {graph.name} but no {name}")
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
     except Exception as error:  # tokenizers raises plain Exception on bad files
         raise ModelLoadError(spec.name, f"cannot read the tokenizer or config in {folder}: {error}") from error
+    try:
+        moderation = parse_folder_config(config, str(folder / CONFIG_FILE))
+    except ValueError as error:
+        raise ModelLoadError(spec.name, str(error)) from error
     session = ort.InferenceSession(
         str(graph), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
     )
-    limits = [spec.max_length, config.get("max_position_embeddings")]
-    max_length = min(limit for limit in limits if limit)
+    max_length = serving_max_length(spec, moderation, config.get("max_position_embeddings"))
     backend = OnnxBackend(
         session,
-        tokenizer,
+        TextEncoder(tokenizer, max_length=max_length, folder=moderation),
         task=spec.task,
-        max_length=max_length,
         pad_id=config.get("pad_token_id") or 0,
+        folder=moderation,
         graph=graph,
-        head_share=head_tail_share(config),
     )
     warm, _ = backend.logits(["warm-up"])  # also allocates the arena before the first real message
-    backend.labels = resolve_labels(spec, config.get("id2label"), warm.shape[1])
+    backend.labels = resolve_labels(spec, config.get("id2label"), warm.shape[1], moderation)
     log.info("loaded %s from %s (%s)", spec.name, graph, "int8" if graph.name == INT8_FILE else "fp32")
     return backend
 
@@ -246,8 +236,8 @@ def load(
                 raise
             except Exception as error:  # onnxruntime's errors are untyped
                 raise ModelLoadError(spec.name, f"{graph} does not load: {error}") from error
-        if not (folder / TF_WEIGHTS).is_file():
-            raise ModelLoadError(spec.name, f"{folder} has neither {FP32_FILE}, {INT8_FILE} nor {TF_WEIGHTS}")
+        if not (folder / TF_WEIGHTS_FILE).is_file():
+            raise ModelLoadError(spec.name, f"{folder} has neither {FP32_FILE}, {INT8_FILE} nor {TF_WEIGHTS_FILE}")
         key = CacheKey(f"path:{folder}", folder_fingerprint(folder), quantization or "fp32")
         tf_dir = functools.partial(Path, folder)
 

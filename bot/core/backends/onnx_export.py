@@ -1,6 +1,6 @@
 """Turn a TensorFlow ``save_pretrained`` folder into an ONNX model folder (fp32 via tf2onnx, int8 via ORT).
 
-The ONNX model folder convention (what the ``onnx`` backend loads, and what ``export_folder`` writes):
+The ONNX model folder (``bot.core.model_folder`` owns the names; what the ``onnx`` backend loads):
 
 - ``model.onnx``: fp32 graph; ``model.int8.onnx``: int8 graph (dynamic quantisation). Either or both.
 - ``tokenizer.json`` (a ``tokenizers`` fast tokenizer) and ``config.json`` (``id2label``, ``pad_token_id``).
@@ -23,10 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-FP32_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
-TOKENIZER_FILE = "tokenizer.json"
-CONFIG_FILE = "config.json"
+from bot.core.model_folder import CONFIG_FILE, FP32_FILE, INT8_FILE, TOKENIZER_FILE
+
 # copied beside the graph when present: the backend needs only the first two
 RUNTIME_FILES = (TOKENIZER_FILE, CONFIG_FILE, "tokenizer_config.json", "special_tokens_map.json")
 INPUT_NAMES = ("input_ids", "attention_mask")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,38 +12,36 @@ import numpy as np
 
 from bot.core.backends.base import (
     Prediction,
+    TextEncoder,
     activate,
-    encode_texts,
-    prepare_tokenizer,
+    pad_rows,
     resolve_labels,
+    serving_max_length,
 )
 from bot.core.errors import ModelLoadError
+from bot.core.model_folder import SAFETENSORS_FILE, TF_WEIGHTS_FILE, FolderConfig, read_folder_config
 from bot.core.registry import HubSource, ModelSpec
 
+log = logging.getLogger(__name__)
 # Files a TF model folder needs; tokenizers come as tokenizer.json or vocab.txt + tokenizer_config.json.
 _HUB_PATTERNS = ["*.json", "*.txt", "*.model"]
-_TF_WEIGHTS = "tf_model.h5"
-_SAFETENSORS = "model.safetensors"
+_TF_WEIGHTS = TF_WEIGHTS_FILE
+_SAFETENSORS = SAFETENSORS_FILE
 
 
 class TensorFlowBackend:
     """A transformers TF sequence classifier behind a ``tf.function`` with dynamic batch and sequence length."""
 
-    def __init__(self, spec: ModelSpec, model: Any, tokenizer: Any) -> None:
+    def __init__(self, spec: ModelSpec, model: Any, tokenizer: Any, folder: FolderConfig | None = None) -> None:
         import tensorflow as tf
 
         config = model.config
         self.spec = spec
-        self.labels = resolve_labels(spec, config.id2label, config.num_labels)
-        limits = [spec.max_length, getattr(config, "max_position_embeddings", None)]
-        self.max_length = min(limit for limit in limits if limit)
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self._tokenizer = prepare_tokenizer(
-            _own_copy(tokenizer.backend_tokenizer),
-            max_length=self.max_length,
-            pad_id=pad_id,
-            pad_token=tokenizer.pad_token or "[PAD]",
-        )
+        self.folder = folder or FolderConfig()
+        self.labels = resolve_labels(spec, config.id2label, config.num_labels, self.folder)
+        self.max_length = serving_max_length(spec, self.folder, getattr(config, "max_position_embeddings", None))
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.encoder = TextEncoder(tokenizer.backend_tokenizer, max_length=self.max_length, folder=self.folder)
         self._model = model
         spec_ids = tf.TensorSpec([None, None], tf.int32)
 
@@ -55,9 +54,10 @@ class TensorFlowBackend:
     def predict(self, texts: Sequence[str]) -> Prediction:
         if not texts:
             return Prediction(np.zeros((0, len(self.labels)), dtype=np.float32), np.zeros((0,), dtype=bool))
-        encoded = encode_texts(self._tokenizer, texts, self.max_length)
-        logits = self._forward(encoded.input_ids, encoded.attention_mask).numpy()
-        return Prediction(probabilities=activate(logits, self.spec.task), truncated=encoded.truncated)
+        rows, truncated = self.encoder.encode(texts)
+        ids, mask = pad_rows(rows, self.pad_id)
+        logits = self._forward(ids.astype(np.int32), mask.astype(np.int32)).numpy()
+        return Prediction(probabilities=activate(logits, self.spec.task), truncated=truncated)
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """The raw model output for already tokenized input (for tests and exports)."""
@@ -83,7 +83,11 @@ def load(spec: ModelSpec, *, cache_dir: str | Path | None = None) -> TensorFlowB
         raise ModelLoadError(spec.name, f"cannot load the tokenizer from {folder}: {_first_line(error)}") from error
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(spec.name, f"the tokenizer in {folder} has no fast (tokenizers) version")
-    return TensorFlowBackend(spec, _load_model(spec, folder), tokenizer)
+    try:
+        moderation = read_folder_config(folder)
+    except ValueError as error:
+        raise ModelLoadError(spec.name, str(error)) from error
+    return TensorFlowBackend(spec, _load_model(spec, folder), tokenizer, moderation)
 
 
 def _load_model(spec: ModelSpec, folder: Path) -> Any:
@@ -95,12 +99,8 @@ def _load_model(spec: ModelSpec, folder: Path) -> Any:
         except (OSError, ValueError) as error:
             raise ModelLoadError(spec.name, f"cannot load the weights in {folder}: {_first_line(error)}") from error
     if (folder / _SAFETENSORS).is_file():
-        # PyTorch-format safetensors: transformers 4.57 cannot load them into TF without torch, so map them ourselves.
-        from safetensors.numpy import load_file
-        from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
-
         model = TFAutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(folder))
-        load_pytorch_state_dict_in_tf2_model(model, load_file(folder / _SAFETENSORS), skip_logger_warnings=True)
+        load_torch_safetensors(model, folder / _SAFETENSORS)
         return model
     raise ModelLoadError(spec.name, f"no {_TF_WEIGHTS} or {_SAFETENSORS} in {folder}")
 
@@ -146,11 +146,26 @@ def _safetensors_format(folder: Path) -> str | None:
         return (handle.metadata() or {}).get("format")
 
 
-def _own_copy(tokenizer: Any) -> Any:
-    """A private copy of a ``tokenizers.Tokenizer`` so its truncation/padding settings are ours alone."""
-    from tokenizers import Tokenizer
+def load_torch_safetensors(model: Any, weights: Path, *, new_head: bool = False) -> None:
+    """Load PyTorch-format safetensors into a built TF model (transformers 4.57 cannot without torch).
 
-    return Tokenizer.from_str(tokenizer.to_str())
+    ``new_head``: the file is a base encoder (e.g. a sentence-transformers ``BertModel``, keys without the model's
+    prefix) and the classifier head stays freshly initialised; every other missing tensor is an error.
+    """
+    from safetensors.numpy import load_file
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    state = load_file(str(weights))
+    prefix = model.base_model_prefix
+    if new_head and not any(key.startswith(prefix + ".") for key in state):
+        state = {f"{prefix}.{key}": value for key, value in state.items()}
+    _, info = load_pytorch_state_dict_in_tf2_model(
+        model, state, allow_missing_keys=True, output_loading_info=True, skip_logger_warnings=True
+    )
+    missing = [name for name in info["missing_keys"] if not (new_head and "classifier" in name)]
+    if missing:
+        raise ValueError(f"{weights}: lacks {len(missing)} of the model's tensors, e.g. {missing[:3]}")
+    log.info("loaded %d tensors from %s%s", len(state), weights, " (classifier head initialised)" if new_head else "")
 
 
 def _first_line(error: BaseException) -> str:

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(default=2.0, ge=0, le=1000, alias="BOT_MAX_WAIT_MS")
     model_cache_size: int = Field(default=3, ge=1, le=32, alias="BOT_MODEL_CACHE_SIZE")
 
+    # reliability
+    stop_grace: float = Field(default=10.0, ge=0, le=600, alias="BOT_STOP_GRACE")  # seconds from SIGTERM to exit
+    discord_catchup_minutes: float = Field(default=15.0, ge=0, le=24 * 60, alias="BOT_DISCORD_CATCHUP_MINUTES")
+    discord_catchup_messages: int = Field(default=500, ge=0, le=10_000, alias="BOT_DISCORD_CATCHUP_MESSAGES")
+
     # logging
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_json: bool = Field(default=False, alias="LOG_JSON")

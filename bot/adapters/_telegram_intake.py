@@ -26,6 +26,7 @@ POLL_SECONDS = 10  # long-poll timeout
 BATCH = 100  # Telegram's maximum per getUpdates
 MAX_BACKOFF = 30.0
 
+_current_item: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_inbox_item", default=None)
 # errors raised by handlers of the update being processed (PTB hands them to the error handler, not to us)
 _handler_errors: contextvars.ContextVar[list[BaseException] | None] = contextvars.ContextVar(
     "telegram_handler_errors", default=None
@@ -42,6 +43,11 @@ def entry_of(update: Update) -> InboxEntry:
     )
 
 
+def current_inbox_id() -> int | None:
+    """The inbox row of the update being handled (its event marks it done in the same transaction)."""
+    return _current_item.get()
+
+
 def note_handler_error(error: BaseException | None) -> None:
     """Called by the error handler: the update being processed failed, so its inbox row is tried again."""
     errors = _handler_errors.get()
@@ -53,11 +59,12 @@ async def process(application: Application, item: InboxItem) -> None:
     """Run the application's handlers on a stored update; raise what a handler raised so the row is retried."""
     update = Update.de_json(json.loads(item.payload), application.bot)
     errors: list[BaseException] = []
-    token = _handler_errors.set(errors)
+    token, item_token = _handler_errors.set(errors), _current_item.set(item.id)
     try:
         await application.process_update(update)
     finally:
         _handler_errors.reset(token)
+        _current_item.reset(item_token)
     if errors:
         raise errors[0]
 

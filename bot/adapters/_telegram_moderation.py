@@ -13,11 +13,11 @@ from telegram.ext import ContextTypes
 
 from bot.adapters._telegram_actions import FEEDBACK_PREFIX, ActionTaker
 from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_convert import actor, chat_ref, is_anonymous_admin, to_core_message
+from bot.adapters._telegram_convert import actor, author_of, chat_ref, is_anonymous_admin, to_core_message
+from bot.adapters._telegram_intake import current_inbox_id
 from bot.adapters._telegram_retry import call_api
 from bot.core.errors import BotError
 from bot.core.moderation import ModerationService
-from bot.core.policy import Action
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -34,22 +34,27 @@ class Moderation:
     async def on_group_message(self, update: Update, context: Context) -> None:
         """A new or edited text or caption in a group: judge it and carry out the decision."""
         message = update.effective_message
-        if message is None or message.from_user is None:
+        if message is None or author_of(message) is None:
             return
-        author_is_admin = is_anonymous_admin(message) or await self._admins.is_admin(
-            context.bot, message.chat.id, message.from_user.id
-        )
+        if is_anonymous_admin(message) or message.is_automatic_forward:  # the group's or its linked channel's admins
+            author_is_admin = True
+        elif message.sender_chat is not None:  # a post sent as some channel: judged as that channel
+            author_is_admin = False
+        else:
+            author_is_admin = await self._admins.is_admin(context.bot, message.chat.id, message.from_user.id)
         core_message = to_core_message(
-            message, author_is_admin=author_is_admin, edited=update.edited_message is not None
+            message,
+            author_is_admin=author_is_admin,
+            edited=update.edited_message is not None,
+            inbox_id=current_inbox_id(),
         )
         if core_message is None:
             return
         outcome = await self._service.handle(core_message)
-        if outcome.decision.action is Action.NONE:
+        if not outcome.act or outcome.event_id is None:  # nothing to do, or a redelivery whose action is recorded
             return
         result = await self._actions.carry_out(context.bot, message, outcome.decision, outcome.event_id)
-        if outcome.event_id is not None:
-            await self._service.record_action_result(outcome.event_id, result)
+        await self._service.record_action_result(outcome.event_id, result)
         log.info("chat %s message %s: %s -> %s", message.chat.id, message.message_id, outcome.decision.action, result)
 
     async def on_feedback(self, update: Update, context: Context) -> None:

@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from functools import partial
 from urllib.parse import urlparse
 
-from telegram import BotCommandScopeAllChatAdministrators, BotCommandScopeDefault, Update
+from telegram import BotCommandScopeAllChatAdministrators, BotCommandScopeDefault, MessageEntity, Update
+from telegram import Message as TgMessage
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
@@ -27,7 +29,9 @@ from telegram.ext import (
 from bot.adapters._telegram_actions import FEEDBACK_PREFIX, ActionTaker
 from bot.adapters._telegram_admins import AdminCache
 from bot.adapters._telegram_commands import ADMIN_COMMANDS, PUBLIC_COMMANDS, Commands
-from bot.adapters._telegram_moderation import Moderation
+from bot.adapters._telegram_convert import PLATFORM
+from bot.adapters._telegram_intake import note_handler_error, poll, process
+from bot.adapters._telegram_moderation import Moderation, retry_action
 from bot.adapters._telegram_retry import call_api
 from bot.config import Settings
 from bot.core.moderation import ModerationService
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 
 CONCURRENT_UPDATES = 64  # lets the classifier batch messages from many chats into one forward pass
 START_RETRY_MAX = 60.0  # seconds between attempts to reach Telegram at start-up
+INTAKE_SHARE_OF_GRACE = 0.6  # of the stop grace, for messages in flight; the rest is for closing connections
 
 
 class TelegramConfigError(RuntimeError):
@@ -58,22 +63,27 @@ def build_application(service: ModerationService, settings: Settings, *, admin_t
     commands = Commands(service, admins)
     moderation = Moderation(service, admins, ActionTaker(admins))
     new_messages = filters.UpdateType.MESSAGE
+    handlers = {
+        ("start", "help"): commands.help,
+        ("classify",): commands.classify,
+        ("model",): commands.model,
+        ("settings",): commands.settings,
+        ("threshold",): commands.threshold,
+        ("action",): commands.action,
+        ("stats",): commands.stats,
+    }
+    # only the bot's own commands are commands: "/x you idiot" or "/classify@otherbot ..." is a message to moderate
+    own_command = new_messages & OwnCommand([name for names in handlers for name in names])
     application.add_handlers(
         [
-            CommandHandler(["start", "help"], commands.help, filters=new_messages),
-            CommandHandler("classify", commands.classify, filters=new_messages),
-            CommandHandler("model", commands.model, filters=new_messages),
-            CommandHandler("settings", commands.settings, filters=new_messages),
-            CommandHandler("threshold", commands.threshold, filters=new_messages),
-            CommandHandler("action", commands.action, filters=new_messages),
-            CommandHandler("stats", commands.stats, filters=new_messages),
+            *(CommandHandler(list(names), callback, filters=new_messages) for names, callback in handlers.items()),
             CallbackQueryHandler(moderation.on_feedback, pattern=rf"^{FEEDBACK_PREFIX}:"),
             MessageHandler(
-                filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND,
+                filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & ~own_command,
                 moderation.on_group_message,
             ),
             MessageHandler(
-                filters.ChatType.PRIVATE & new_messages & filters.TEXT & ~filters.COMMAND, commands.private_text
+                filters.ChatType.PRIVATE & new_messages & filters.TEXT & ~own_command, commands.private_text
             ),
         ]
     )
@@ -87,23 +97,35 @@ async def serve(service: ModerationService, settings: Settings, stop: asyncio.Ev
     with _token_redacted(token):  # before the Bot exists: it logs its API URL, token included, at DEBUG
         application = build_application(service, settings)
         if await _initialize(application, stop):
-            await _serve_initialized(application, settings, stop)
+            await _serve_initialized(application, service, settings, stop)
 
 
-async def _serve_initialized(application: Application, settings: Settings, stop: asyncio.Event) -> None:
+async def _serve_initialized(
+    application: Application, service: ModerationService, settings: Settings, stop: asyncio.Event
+) -> None:
+    workers: list[asyncio.Task[None]] = []
     try:
         await application.start()
         await _set_commands(application)
         if settings.telegram_webhook_url:
             await _start_webhook(application, settings)
         else:
-            await application.updater.start_polling(  # type: ignore[union-attr]
-                allowed_updates=Update.ALL_TYPES, error_callback=_polling_error
-            )
+            # durable intake: updates are stored before the offset moves, and handled from the inbox
+            intake = service.intake(PLATFORM, concurrency=CONCURRENT_UPDATES)
+            grace = settings.stop_grace * INTAKE_SHARE_OF_GRACE
+            workers = [
+                asyncio.create_task(poll(application.bot, intake, stop, allowed_updates=Update.ALL_TYPES)),
+                asyncio.create_task(intake.run(partial(process, application), stop, grace=grace)),
+                asyncio.create_task(service.retry_actions(PLATFORM, partial(retry_action, application.bot), stop)),
+            ]
         log.info("telegram: serving as @%s", application.bot.username)
         await stop.wait()
+        await asyncio.gather(*workers)
     finally:
         log.info("telegram: stopping")
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
         if application.running:
@@ -184,10 +206,25 @@ class _Redact(logging.Filter):
         return True
 
 
-def _polling_error(error: TelegramError) -> None:
-    log.warning("telegram: polling failed: %s", error)
-
-
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log first: a failing handler must never stop the bot."""
+    """Log first: a failing handler must never stop the bot; its update stays in the inbox for another attempt."""
     log.error("telegram: error while handling an update", exc_info=context.error)
+    note_handler_error(context.error)
+
+
+class OwnCommand(filters.MessageFilter):
+    """A message that starts with one of this bot's commands (``/name`` or ``/name@this_bot``), nothing else."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(name="OwnCommand")
+        self._names = frozenset(name.lower() for name in names)
+
+    def filter(self, message: TgMessage) -> bool:
+        entities = message.entities or ()
+        if not entities or entities[0].type != MessageEntity.BOT_COMMAND or entities[0].offset != 0:
+            return False
+        word = (message.text or "")[1 : entities[0].length]
+        name, _, addressee = word.partition("@")
+        if addressee and addressee.lower() != (message.get_bot().username or "").lower():
+            return False
+        return name.lower() in self._names

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownModelError
+from bot.core.intake import Intake
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.policy import Action, Decision, decide
 from bot.core.registry import ModelSpec, Registry
@@ -148,6 +149,10 @@ class ModerationService:
         spec = self._registry.get(model or self._registry.default)
         [classification] = await self._classifier.classify([clean_text(text)], spec.name)
         return classification
+
+    def intake(self, platform: str, *, concurrency: int = 64) -> Intake:
+        """The durable intake of one platform's messages, on this service's store."""
+        return Intake(self._storage, platform, concurrency=concurrency, clock=self._clock)  # type: ignore[arg-type]
 
     # settings -----------------------------------------------------------------------------------------------------
 

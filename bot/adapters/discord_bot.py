@@ -8,11 +8,14 @@ The work lives in private modules: ``_discord_moderation`` (messages -> decision
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -20,6 +23,8 @@ from discord.gateway import DiscordWebSocket
 
 from bot.adapters._discord_admin import register_admin
 from bot.adapters._discord_classify import register_classify
+from bot.adapters._discord_convert import PLATFORM
+from bot.adapters._discord_intake import DiscordIntake
 from bot.adapters._discord_interactions import on_app_command_error
 from bot.adapters._discord_moderation import Moderator
 from bot.adapters._discord_modlog import ModLog
@@ -30,7 +35,7 @@ from bot.core.moderation import ModerationService
 _log = logging.getLogger(__name__)
 
 MAX_RATELIMIT_WAIT = 30.0  # longer rate limits fail the one action (logged) instead of stalling every later one
-DRAIN_SECONDS = 10.0  # on shutdown, messages being handled get this long to finish their actions
+LOGIN_RETRY_MAX = 60.0  # seconds between attempts to reach Discord at start-up
 
 
 def configure_endpoints(api_base_url: str | None, gateway_url: str | None) -> None:
@@ -51,7 +56,14 @@ def configure_endpoints(api_base_url: str | None, gateway_url: str | None) -> No
 class ModerationBot(discord.Client):
     """The Discord client: automatic moderation on messages and edits, slash commands, mod-log review buttons."""
 
-    def __init__(self, service: ModerationService, *, guild_ids: Sequence[int] = (), **options: Any) -> None:
+    def __init__(
+        self,
+        service: ModerationService,
+        *,
+        guild_ids: Sequence[int] = (),
+        settings: Settings | None = None,
+        **options: Any,
+    ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it for the application in the developer portal
         options.setdefault("max_ratelimit_timeout", MAX_RATELIMIT_WAIT)
@@ -62,8 +74,22 @@ class ModerationBot(discord.Client):
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = on_app_command_error
         self.moderator = Moderator(service, ModLog(service))
+        settings = settings or Settings()
+        self.grace = settings.stop_grace * 0.6  # of the stop grace, for messages in flight; the rest for closing
+        self.inbox = DiscordIntake(
+            service.intake(PLATFORM),
+            self,
+            self.moderator.moderate,
+            window=dt.timedelta(minutes=settings.discord_catchup_minutes),
+            max_messages=settings.discord_catchup_messages,
+        )
+        self._stop_intake = asyncio.Event()
+        self._intake_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
+        self._intake_task = asyncio.create_task(
+            self.inbox.intake.run(self.inbox.process, self._stop_intake, grace=self.grace), name="discord-intake"
+        )
         register_classify(self.tree, self.service)
         register_admin(self.tree, self.service)
         self.add_dynamic_items(ReviewButton)
@@ -84,21 +110,31 @@ class ModerationBot(discord.Client):
             _log.error("command sync failed (HTTP %s %s); the last synced commands stay", error.status, error.text)
 
     async def close(self) -> None:
-        """Finish the messages being moderated (bounded), then disconnect."""
-        if not self.is_closed():
-            await self.moderator.drain(DRAIN_SECONDS)
+        """Stop intake, finish the messages being moderated (within the grace; the rest stay in the inbox), then
+        disconnect."""
+        self._stop_intake.set()
+        if self._intake_task is not None:
+            await asyncio.gather(self._intake_task, return_exceptions=True)
         await super().close()
 
     async def on_ready(self) -> None:
+        """Connected (again): what was posted meanwhile is read from each channel's history and moderated."""
         _log.info(
             "connected to Discord as %s (%s), in %d servers", self.user, self.user and self.user.id, len(self.guilds)
         )
+        await self.inbox.catch_up()
 
     async def on_message(self, message: discord.Message) -> None:
-        await self.moderator.on_message(message)
+        if self.moderator.wants(message):
+            await self.inbox.receive(message)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        await self.moderator.on_edit(payload)
+        message = payload.message
+        before = payload.cached_message
+        if message.edited_at is None or (before is not None and before.content == message.content):
+            return  # only embeds changed: a link preview is not an edit
+        if self.moderator.wants(message):
+            await self.inbox.receive(message, edited=True)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         _log.info("removed from server %s (%s)", guild.name, guild.id)
@@ -113,14 +149,17 @@ async def serve(service: ModerationService, settings: Settings, stop: asyncio.Ev
     if settings.discord_token is None:
         raise ValueError("DISCORD_TOKEN is not set")
     configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
-    bot = ModerationBot(service, guild_ids=settings.guild_ids)
+    bot = ModerationBot(service, guild_ids=settings.guild_ids, settings=settings)
     await run_until(bot, settings.discord_token.get_secret_value(), stop)
 
 
 async def run_until(bot: discord.Client, token: str, stop: asyncio.Event) -> None:
-    """Run ``bot`` until ``stop`` is set, then close it; a failure to log in or connect is raised."""
+    """Run ``bot`` until ``stop`` is set, then close it. A rejected token is raised; an unreachable Discord is
+    waited for (with a growing wait), so it never takes the other platforms of the process down with it."""
     async with bot:
-        runner = asyncio.create_task(bot.start(token), name="discord-client")
+        if not await _login(bot, token, stop):
+            return
+        runner = asyncio.create_task(bot.connect(reconnect=True), name="discord-client")
         stopping = asyncio.create_task(stop.wait(), name="discord-stop")
         try:
             await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -129,3 +168,24 @@ async def run_until(bot: discord.Client, token: str, stop: asyncio.Event) -> Non
             if not runner.done():
                 await bot.close()
             await runner
+
+
+async def _login(bot: discord.Client, token: str, stop: asyncio.Event) -> bool:
+    """``bot.login``, retried while Discord cannot be reached; False when stopped meanwhile."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await bot.login(token)
+            return True
+        except discord.LoginFailure:
+            raise
+        except (OSError, aiohttp.ClientError, discord.GatewayNotFound) as error:
+            _log.warning("cannot reach Discord (%s); retrying in %.0f s", error or type(error).__name__, delay)
+        except discord.HTTPException as error:
+            if error.status < 500:
+                raise
+            _log.warning("Discord answered HTTP %s at login; retrying in %.0f s", error.status, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, LOGIN_RETRY_MAX)
+    return False

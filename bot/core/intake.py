@@ -62,6 +62,7 @@ class InboxStore(Protocol):
     async def inbox_retry(self, item_id: int, *, at: float) -> None: ...
     async def inbox_release(self, platform: str) -> int: ...
     async def inbox_counts(self, platform: str) -> tuple[int, int]: ...
+    async def inbox_last_seq(self, platform: str, chat_id: str) -> int | None: ...
     async def inbox_prune(self, *, before: float) -> int: ...
 
 
@@ -96,6 +97,10 @@ class Intake:
         if new:
             self._wake.set()
         return new
+
+    async def last_seq(self, chat_id: str) -> int | None:
+        """The highest ``seq`` recorded in the chat (Discord: the newest message handled in that channel)."""
+        return await self._store.inbox_last_seq(self.platform, chat_id)
 
     @property
     def in_flight(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dtm
 import logging
+from dataclasses import dataclass
 from html import escape
 
 from telegram import (
@@ -19,9 +20,11 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.adapters._telegram_admins import AdminCache
+from bot.adapters._telegram_convert import author_of
 from bot.adapters._telegram_render import mention
-from bot.adapters._telegram_retry import call_api
-from bot.core.policy import Action, Decision
+from bot.adapters._telegram_retry import call_api, describe, is_transient
+from bot.core.outbox import PendingAction
+from bot.core.policy import Action
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,37 @@ def feedback_keyboard(event_id: int) -> InlineKeyboardMarkup:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Whom and what an action is for: rebuilt from a stored event when the action is carried out later."""
+
+    chat_id: int
+    message_id: int
+    author_id: int  # a user, or (negative) the channel a post was sent as
+    author_name: str
+
+    @property
+    def is_chat(self) -> bool:
+        return self.author_id < 0  # Telegram's user ids are positive, chat ids negative
+
+    @classmethod
+    def of(cls, message: TgMessage) -> Target:
+        author_id, name = author_of(message) or (0, "someone")
+        return cls(message.chat.id, message.message_id, author_id, name)
+
+    @classmethod
+    def of_pending(cls, action: PendingAction) -> Target:
+        return cls(int(action.chat.chat_id), int(action.message_id), int(action.author_id), action.author_name)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What happened: the words kept in the moderation log; ``transient`` failures are tried again later."""
+
+    text: str
+    transient: bool = False
+
+
 class ActionTaker:
     """Carries out decisions in a chat and says what happened, in the words the moderation log keeps."""
 
@@ -53,108 +87,132 @@ class ActionTaker:
         self._admins = admins
         self._told_missing_rights: set[int] = set()  # chats already told that the bot lacks rights
 
-    async def carry_out(self, bot: Bot, message: TgMessage, decision: Decision, event_id: int | None) -> str:
-        """Do what ``decision`` says to ``message``; returns the result to store with the event.
+    async def carry_out(
+        self, bot: Bot, target: Target, action: Action, reason: str, timeout_seconds: int, event_id: int | None
+    ) -> Result:
+        """Do what the decision says to the target message and its author; returns the result to store.
 
         Full success is one of the storage's ``ACTION_DONE`` words; otherwise the failures, joined by "; ".
         """
-        action = decision.action
         if action is Action.NONE:
-            return "done"
+            return Result("done")
         if action is Action.FLAG:
-            return await self._react(bot, message) or "flagged"
-        failures: list[str | None] = []
+            failure = await self._react(bot, target)
+            return Result(failure.text, failure.transient) if failure else Result("flagged")
+        failures: list[Result | None] = []
         still_there = True
         if action in (Action.DELETE, Action.TIMEOUT):
-            failures.append(await self._delete(bot, message))
+            failures.append(await self._delete(bot, target))
             still_there = failures[-1] is not None
         if action is Action.TIMEOUT:
-            failures.append(await self._restrict(bot, message, decision.timeout_seconds))
-        failures.append(await self._warn(bot, message, decision, event_id, replied=still_there))
-        if any(failures):
-            return "; ".join(failure for failure in failures if failure)
-        return {Action.DELETE: "deleted", Action.WARN: "warned", Action.TIMEOUT: "timed out"}.get(action, "done")
+            failures.append(await self._restrict(bot, target, timeout_seconds))
+        failures.append(await self._warn(bot, target, action, reason, timeout_seconds, event_id, replied=still_there))
+        found = [failure for failure in failures if failure]
+        if found:
+            return Result("; ".join(f.text for f in found), transient=any(f.transient for f in found))
+        return Result(
+            {Action.DELETE: "deleted", Action.WARN: "warned", Action.TIMEOUT: "timed out"}.get(action, "done")
+        )
 
     async def lift_restriction(self, bot: Bot, chat_id: int, user_id: int) -> str:
-        """Give a muted member their rights back (after an admin said the message was not toxic)."""
+        """Give a muted member (or a banned channel) their rights back (an admin said the message was not toxic)."""
         try:
-            await call_api(
-                bot.restrict_chat_member,
-                chat_id=chat_id,
-                user_id=user_id,
-                permissions=ChatPermissions.all_permissions(),
-            )
+            if user_id < 0:
+                await call_api(bot.unban_chat_sender_chat, chat_id=chat_id, sender_chat_id=user_id)
+            else:
+                await call_api(
+                    bot.restrict_chat_member,
+                    chat_id=chat_id,
+                    user_id=user_id,
+                    permissions=ChatPermissions.all_permissions(),
+                )
         except TelegramError as error:
             log.warning("could not lift the restriction in chat %s: %s", chat_id, error)
             return f"restriction not lifted: {error}"
         return "restriction lifted"
 
-    async def _react(self, bot: Bot, message: TgMessage) -> str | None:
+    async def _react(self, bot: Bot, target: Target) -> Result | None:
         try:
             await call_api(
                 bot.set_message_reaction,
-                chat_id=message.chat.id,
-                message_id=message.message_id,
+                chat_id=target.chat_id,
+                message_id=target.message_id,
                 reaction=[ReactionTypeEmoji(FLAG_REACTION)],
             )
         except TelegramError as error:
-            return f"flag failed: {error}"
+            return Result(f"flag failed: {describe(error)}", is_transient(error))
         return None
 
-    async def _delete(self, bot: Bot, message: TgMessage) -> str | None:
+    async def _delete(self, bot: Bot, target: Target) -> Result | None:
         try:
-            await call_api(bot.delete_message, chat_id=message.chat.id, message_id=message.message_id)
+            await call_api(bot.delete_message, chat_id=target.chat_id, message_id=target.message_id)
         except (BadRequest, Forbidden) as error:
-            await self._check_rights(bot, message.chat.id)
-            return f"delete failed: {error}"
+            if "not found" in str(error).lower():  # gone already (its author, or an earlier attempt): as wanted
+                return None
+            await self._check_rights(bot, target.chat_id)
+            return Result(f"delete failed: {error}")
         except TelegramError as error:
-            return f"delete failed: {error}"
-        self._told_missing_rights.discard(message.chat.id)
+            return Result(f"delete failed: {describe(error)}", is_transient(error))
+        self._told_missing_rights.discard(target.chat_id)
         return None
 
-    async def _restrict(self, bot: Bot, message: TgMessage, seconds: int) -> str | None:
-        if message.from_user is None:
-            return "not restricted: no author"
+    async def _restrict(self, bot: Bot, target: Target, seconds: int) -> Result | None:
+        if not target.author_id:
+            return Result("not restricted: no author")
         until = dtm.datetime.now(dtm.UTC) + dtm.timedelta(seconds=max(seconds, MIN_RESTRICTION))
         try:
-            await call_api(
-                bot.restrict_chat_member,
-                chat_id=message.chat.id,
-                user_id=message.from_user.id,
-                permissions=ChatPermissions.no_permissions(),
-                until_date=until,
-            )
+            if target.is_chat:  # a channel cannot be muted: its posts are banned from the chat instead
+                await call_api(bot.ban_chat_sender_chat, chat_id=target.chat_id, sender_chat_id=target.author_id)
+            else:
+                await call_api(
+                    bot.restrict_chat_member,
+                    chat_id=target.chat_id,
+                    user_id=target.author_id,
+                    permissions=ChatPermissions.no_permissions(),
+                    until_date=until,
+                )
         except (BadRequest, Forbidden) as error:
-            await self._check_rights(bot, message.chat.id)
-            return f"restrict failed: {error}"
+            await self._check_rights(bot, target.chat_id)
+            return Result(f"restrict failed: {error}")
         except TelegramError as error:
-            return f"restrict failed: {error}"
+            return Result(f"restrict failed: {describe(error)}", is_transient(error))
         return None
 
     async def _warn(
-        self, bot: Bot, message: TgMessage, decision: Decision, event_id: int | None, *, replied: bool
-    ) -> str | None:
-        author = message.from_user
-        who = mention(author.id, author.full_name) if author else "someone"
-        if decision.action is Action.TIMEOUT:
-            head = f"⏳ {who} is muted for {max(decision.timeout_seconds, MIN_RESTRICTION) // 60} min"
+        self,
+        bot: Bot,
+        target: Target,
+        action: Action,
+        reason: str,
+        timeout_seconds: int,
+        event_id: int | None,
+        *,
+        replied: bool,
+    ) -> Result | None:
+        who = escape(target.author_name) if target.is_chat else mention(target.author_id, target.author_name)
+        if action is Action.TIMEOUT:
+            head = (
+                f"⛔ {who} can no longer post here"
+                if target.is_chat
+                else f"⏳ {who} is muted for {max(timeout_seconds, MIN_RESTRICTION) // 60} min"
+            )
         elif not replied:
             head = f"🗑 Removed a message from {who}"
         else:
             head = f"⚠️ {who}, please keep it civil"
-        text = f"{head}.\n<i>{escape(decision.reason)}</i>"
-        reply = ReplyParameters(message.message_id, allow_sending_without_reply=True) if replied else None
+        text = f"{head}.\n<i>{escape(reason)}</i>"
+        reply = ReplyParameters(target.message_id, allow_sending_without_reply=True) if replied else None
         try:
             await call_api(
                 bot.send_message,
-                chat_id=message.chat.id,
+                chat_id=target.chat_id,
                 text=text,
                 parse_mode=ParseMode.HTML,
                 reply_parameters=reply,
                 reply_markup=feedback_keyboard(event_id) if event_id is not None else None,
             )
         except TelegramError as error:
-            return f"warning failed: {error}"
+            return Result(f"warning failed: {describe(error)}", is_transient(error))
         return None
 
     async def _check_rights(self, bot: Bot, chat_id: int) -> None:

@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 from html import escape
 
-from telegram import CallbackQuery, Update
+from telegram import Bot, CallbackQuery, Update
 from telegram import Message as TgMessage
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.adapters._telegram_actions import FEEDBACK_PREFIX, ActionTaker
+from bot.adapters._telegram_actions import FEEDBACK_PREFIX, ActionTaker, Target
 from bot.adapters._telegram_admins import AdminCache
 from bot.adapters._telegram_convert import actor, author_of, chat_ref, is_anonymous_admin, to_core_message
 from bot.adapters._telegram_intake import current_inbox_id
 from bot.adapters._telegram_retry import call_api
 from bot.core.errors import BotError
 from bot.core.moderation import ModerationService
+from bot.core.outbox import PendingAction
+from bot.core.policy import Action
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -53,9 +55,27 @@ class Moderation:
         outcome = await self._service.handle(core_message)
         if not outcome.act or outcome.event_id is None:  # nothing to do, or a redelivery whose action is recorded
             return
-        result = await self._actions.carry_out(context.bot, message, outcome.decision, outcome.event_id)
-        await self._service.record_action_result(outcome.event_id, result)
-        log.info("chat %s message %s: %s -> %s", message.chat.id, message.message_id, outcome.decision.action, result)
+        decision = outcome.decision
+        result = await self._actions.carry_out(
+            context.bot,
+            Target.of(message),
+            decision.action,
+            decision.reason,
+            decision.timeout_seconds,
+            outcome.event_id,
+        )
+        await self._service.record_action_result(outcome.event_id, result.text, transient=result.transient)
+        log.info("chat %s message %s: %s -> %s", message.chat.id, message.message_id, decision.action, result.text)
+
+    async def retry(self, bot: Bot, action: PendingAction) -> tuple[str, bool]:
+        """Carry out a stored decision again (cut short by a crash, or failed in an outage)."""
+        result = await self._actions.carry_out(
+            bot, Target.of_pending(action), Action(action.action), action.reason, action.timeout_seconds,
+            action.event_id,
+        )  # fmt: skip
+        log.info("chat %s message %s: %s (again) -> %s", action.chat.chat_id, action.message_id, action.action,
+                 result.text)  # fmt: skip
+        return result.text, result.transient
 
     async def on_feedback(self, update: Update, context: Context) -> None:
         """An admin pressed "Not toxic" (undo: clear the strike, lift a timeout) or "Confirm" under a warning."""

@@ -31,7 +31,7 @@ from bot.adapters._telegram_admins import AdminCache
 from bot.adapters._telegram_commands import ADMIN_COMMANDS, PUBLIC_COMMANDS, Commands
 from bot.adapters._telegram_convert import PLATFORM
 from bot.adapters._telegram_intake import note_handler_error, poll, process
-from bot.adapters._telegram_moderation import Moderation, retry_action
+from bot.adapters._telegram_moderation import Moderation
 from bot.adapters._telegram_retry import call_api
 from bot.config import Settings
 from bot.core.moderation import ModerationService
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 CONCURRENT_UPDATES = 64  # lets the classifier batch messages from many chats into one forward pass
 START_RETRY_MAX = 60.0  # seconds between attempts to reach Telegram at start-up
+MODERATION = "moderation"
 INTAKE_SHARE_OF_GRACE = 0.6  # of the stop grace, for messages in flight; the rest is for closing connections
 
 
@@ -62,6 +63,7 @@ def build_application(service: ModerationService, settings: Settings, *, admin_t
     admins = AdminCache(ttl=admin_ttl)
     commands = Commands(service, admins)
     moderation = Moderation(service, admins, ActionTaker(admins))
+    application.bot_data[MODERATION] = moderation  # serve() hands it the actions to carry out again
     new_messages = filters.UpdateType.MESSAGE
     handlers = {
         ("start", "help"): commands.help,
@@ -116,7 +118,11 @@ async def _serve_initialized(
             workers = [
                 asyncio.create_task(poll(application.bot, intake, stop, allowed_updates=Update.ALL_TYPES)),
                 asyncio.create_task(intake.run(partial(process, application), stop, grace=grace)),
-                asyncio.create_task(service.retry_actions(PLATFORM, partial(retry_action, application.bot), stop)),
+                asyncio.create_task(
+                    service.retry_actions(
+                        PLATFORM, partial(application.bot_data[MODERATION].retry, application.bot), stop
+                    )
+                ),
             ]
         log.info("telegram: serving as @%s", application.bot.username)
         await stop.wait()

@@ -33,7 +33,6 @@ PLATFORMS: dict[str, tuple[str, str]] = {
 }
 CONSOLE = ("console", "bot.adapters.console")
 EXIT_ADAPTER_FAILED = 1
-STOP_GRACE_SECONDS = 30.0  # how long adapters get to shut down before they are cancelled
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +102,9 @@ async def serve_adapters(
             log.info("serving: %s", ", ".join(name for name, _ in serves))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             stop.set()
-            _, late = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+            _, late = await asyncio.wait(tasks, timeout=settings.stop_grace)  # BOT_STOP_GRACE
             for task in late:
-                log.warning("%s did not stop within %g s: cancelled", task.get_name(), STOP_GRACE_SECONDS)
+                log.warning("%s did not stop within %g s: cancelled", task.get_name(), settings.stop_grace)
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:

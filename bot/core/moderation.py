@@ -11,14 +11,15 @@ import logging
 import math
 import time
 import weakref
-from asyncio import Lock
-from collections.abc import Callable, Sequence
+from asyncio import Event, Lock
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownModelError
 from bot.core.intake import Intake
 from bot.core.labels import TOXICITY_LABELS
+from bot.core.outbox import MAX_ACTION_ATTEMPTS, ActionRetrier, PendingAction, retry_delay
 from bot.core.policy import Action, Decision, decide
 from bot.core.registry import ModelSpec, Registry
 from bot.core.text import clean_text
@@ -138,9 +139,30 @@ class ModerationService:
         log.debug("event %d in %s:%s: %s", recorded.event_id, chat.platform, chat.chat_id, decision.action)
         return Outcome(recorded.event_id, decision, classification, act=recorded.act)
 
-    async def record_action_result(self, event_id: int, result: str) -> None:
-        """What the platform said when the adapter carried out the action ("deleted", "forbidden: ...")."""
-        await self._storage.record_action_result(event_id, result)
+    async def record_action_result(self, event_id: int, result: str, *, transient: bool = False) -> None:
+        """What the platform said when the adapter carried out the action ("deleted", "forbidden: ...").
+
+        ``transient``: it failed for a reason that passes (network, 5xx, flood control): the action is carried out
+        again later by ``retry_actions``, with a growing wait, up to ``MAX_ACTION_ATTEMPTS`` attempts in all.
+        """
+        retry_at = None
+        if transient:
+            attempts = await self._storage.action_attempts(event_id) + 1
+            if attempts < MAX_ACTION_ATTEMPTS:
+                retry_at = self._clock() + retry_delay(attempts)
+        await self._storage.record_action_result(event_id, result, retry_at=retry_at)
+
+    async def retry_actions(
+        self, platform: str, carry_out: Callable[[PendingAction], Awaitable[tuple[str, bool]]], stop: Event
+    ) -> None:
+        """Until ``stop``: carry out the platform's due actions; ``carry_out`` returns (result, transient)."""
+
+        async def report(event_id: int, outcome: object) -> None:
+            result, transient = outcome  # type: ignore[misc]
+            await self.record_action_result(event_id, result, transient=transient)
+
+        retrier = ActionRetrier(self._storage, platform, carry_out, report, clock=self._clock)  # type: ignore[arg-type]
+        await retrier.run(stop)
 
     async def classify(self, text: str, *, chat: ChatRef | None = None, model: str | None = None) -> Classification:
         """Scores of one text with ``model``, else the chat's model, else the default; no policy, nothing logged."""

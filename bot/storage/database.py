@@ -12,6 +12,7 @@ from typing import TypeVar
 import aiosqlite
 
 from bot.core.intake import InboxEntry, InboxItem
+from bot.core.outbox import PendingAction
 from bot.core.types import ChatRef
 from bot.storage import chat_settings, events, inbox
 from bot.storage.errors import StorageBusyError, StorageError
@@ -208,9 +209,23 @@ class Storage:
     async def inbox_prune(self, *, before: float) -> int:
         return await self._run(lambda conn: inbox.prune(conn, before=before), write=True)
 
-    async def record_action_result(self, event_id: int, result: str) -> None:
-        """What the platform said when the action was carried out (``ACTION_DONE`` words, or the failure)."""
-        await self._run(lambda conn: events.set_action_result(conn, event_id, result), write=True)
+    async def record_action_result(self, event_id: int, result: str, *, retry_at: float | None = None) -> None:
+        """What the platform said when the action was carried out (``ACTION_DONE`` words, or the failure).
+
+        With ``retry_at`` (a transient failure) the action is due again then; otherwise it is settled.
+        """
+        await self._run(lambda conn: events.set_action_result(conn, event_id, result, retry_at=retry_at), write=True)
+
+    async def action_attempts(self, event_id: int) -> int:
+        return await self._read(lambda conn: events.action_attempts(conn, event_id))
+
+    async def due_actions(self, platform: str, *, now: float, limit: int, lease: float) -> list[PendingAction]:
+        return await self._run(
+            lambda conn: events.due_actions(conn, platform, now=now, limit=limit, lease=lease), write=True
+        )
+
+    async def release_actions(self, platform: str, *, now: float) -> int:
+        return await self._run(lambda conn: events.release_actions(conn, platform, now=now), write=True)
 
     async def get_event(self, event_id: int) -> EventRecord:
         """The event, or ``UnknownEventError``."""

@@ -7,6 +7,7 @@ import json
 
 import aiosqlite
 
+from bot.core.outbox import PendingAction
 from bot.core.types import ChatRef
 from bot.storage import inbox
 from bot.storage.errors import UnknownEventError
@@ -129,10 +130,68 @@ async def count_strikes(
     return int(row[0])
 
 
-async def set_action_result(conn: aiosqlite.Connection, event_id: int, result: str) -> None:
-    cursor = await conn.execute("UPDATE events SET action_result = ? WHERE id = ?", (result, event_id))
+async def set_action_result(
+    conn: aiosqlite.Connection, event_id: int, result: str, *, retry_at: float | None = None
+) -> None:
+    """What the platform answered; with ``retry_at`` the action is due again then, else it is settled."""
+    cursor = await conn.execute(
+        "UPDATE events SET action_result = ?, action_attempts = action_attempts + 1, "
+        "action_state = CASE WHEN ? IS NULL THEN 'settled' ELSE 'retry' END, action_due_at = ? WHERE id = ?",
+        (result, retry_at, retry_at, event_id),
+    )
     if cursor.rowcount == 0:
         raise UnknownEventError(event_id)
+
+
+async def action_attempts(conn: aiosqlite.Connection, event_id: int) -> int:
+    async with conn.execute("SELECT action_attempts FROM events WHERE id = ?", (event_id,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise UnknownEventError(event_id)
+    return int(row[0])
+
+
+async def due_actions(
+    conn: aiosqlite.Connection, platform: str, *, now: float, limit: int, lease: float
+) -> list[PendingAction]:
+    """Actions due by ``now`` (cut short by a crash, or to retry), oldest first, leased to the caller."""
+    async with conn.execute(
+        "SELECT id, platform, chat_id, message_id, author_id, author_name, action, reason, triggered, "
+        "timeout_seconds, action_attempts FROM events WHERE platform = ? AND action_state != 'settled' "
+        "AND action_due_at <= ? ORDER BY action_due_at, id LIMIT ?",
+        (platform, now, limit),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    if rows:
+        marks = ", ".join("?" for _ in rows)
+        await conn.execute(
+            f"UPDATE events SET action_due_at = ? WHERE id IN ({marks})",  # noqa: S608 - only placeholders
+            (now + lease, *(row[0] for row in rows)),
+        )
+    return [
+        PendingAction(
+            event_id=row[0],
+            chat=ChatRef(row[1], row[2]),
+            message_id=row[3],
+            author_id=row[4],
+            author_name=row[5],
+            action=row[6],
+            reason=row[7],
+            triggered=tuple(json.loads(row[8])),
+            timeout_seconds=int(row[9]),
+            attempts=int(row[10]),
+        )
+        for row in rows
+    ]
+
+
+async def release_actions(conn: aiosqlite.Connection, platform: str, *, now: float) -> int:
+    """At start: actions a dead process had in hand (still ``pending``) are due at once."""
+    cursor = await conn.execute(
+        "UPDATE events SET action_due_at = ? WHERE platform = ? AND action_state = 'pending' AND action_due_at > ?",
+        (now, platform, now),
+    )
+    return cursor.rowcount
 
 
 MAX_ID = 2**63 - 1  # SQLite integers are 64-bit: a larger id (a crafted button or command) names no event

@@ -127,6 +127,8 @@ def _load(name: str):
 
 def worker(name: str, texts: list[str]) -> dict:
     """Runs in a child process: load the candidate, answer every text, measure."""
+    import numpy  # noqa: F401 - the bot has it loaded already: not part of a candidate's cost
+
     before = _rss_mb()
     started = time.perf_counter()
     top = _load(name)

@@ -1,22 +1,29 @@
-"""Quality of a served toxicity model, reproduced from the shipped files and the shared evaluation sets.
+"""What the bot does with the evaluation sets: scores, and the decisions of the real moderation service.
 
-    python bench/quality.py --data-root ../shared/data                       # the default model of models.yaml
-    python bench/quality.py --data-root ../shared/data \
-        --variant tf=tensorflow:runs/toxic-minilm/best \
-        --variant onnx-fp32=onnx:models/toxic-minilm:fp32 --variant onnx-int8=onnx:models/toxic-minilm:int8
+    python bench/quality.py --data-root ../shared/data
+    python bench/quality.py --data-root ../shared/data --model models/toxic-minilm --baseline ../old-toxic-minilm
 
-Every variant is scored with the thresholds of the models.yaml entry (``--model``, the shipped ones). The sets:
-- Jigsaw ``eval.csv``: per-label ROC-AUC, plain and prevalence-weighted (weights in jigsaw/SOURCE.md), and their means.
-- Tweets (Davidson 2017, TweetEval offensive and hate test splits): score = the highest toxicity label; ROC-AUC, and
-  precision/recall/F1 of "any label over its threshold" and of the labels that act by default.
-- HateCheck: accuracy per functionality of "any label over its threshold" against the gold label.
-All of them are evaluation-only: nothing here feeds training, thresholds or checkpoint choice.
+Every text is scored by the bot's own ``Classifier`` (micro-batched, the served graph: int8 when the folder ships it),
+then handed as a chat message from a new member to ``ModerationService.handle`` in a fresh chat with the default
+settings, so each decision comes from the code the bot runs: the flag and act thresholds of models.yaml (or of the
+folder's config.json), the default acting labels and, for a model that declares its languages, the language gate.
+``--model`` is a model folder (default: the source of models.yaml's default entry; the entry whose source it is gives
+its thresholds and languages, as in the bot); ``--baseline`` is another folder (the old model, kept out of git),
+served with its own config.json's thresholds. When the model folder ships both graphs, Jigsaw eval is also scored
+with the fp32 graph for the int8 - fp32 difference. Scores are cached per model and set under ``--cache-dir``.
+
+Per set: ROC-AUC (the highest label's score against the gold "abusive"), the share of harmless texts flagged (for
+review only) and acted on (warned, deleted or timed out), and the share of abusive texts flagged-or-acted and acted on.
+HateCheck counts "flagged or acted" as hateful. Every set is evaluation-only: nothing here trains or tunes anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import hashlib
 import json
+import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -24,211 +31,252 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
+from sklearn.metrics import f1_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.core.backends.base import load_backend
-from bot.core.registry import ModelSpec, load_registry
-from bot.storage.records import DEFAULT_ACTING_LABELS
-from training.thresholds import FULL_DATA_PREVALENCE, prevalence_weights
+from bench.quality_sets import SET_NAMES, EvalSet, load_sets
+from bench.quality_targets import render_markdown, targets
+from bot.core.classifier import Classifier
+from bot.core.model_folder import CONFIG_FILE, FP32_FILE, GRAPH_FILES, INT8_FILE, MODERATION_KEY
+from bot.core.moderation import ModerationService
+from bot.core.policy import Decision
+from bot.core.registry import ModelSpec, Registry, load_registry
+from bot.core.types import Actor, ChatRef, Classification, Message
+from bot.storage import Storage
+from training.evaluate import compute_metrics
+
+CHUNK = 2048  # texts per classify call while scoring (progress lines)
+CONCURRENT_MESSAGES = 256  # messages in flight through the service at once
 
 
 @dataclass(frozen=True)
-class Variant:
-    name: str
-    runtime: str
-    path: Path
-    quantization: str | None
+class Outcomes:
+    """One model on one set: the scores and what the service did with each text."""
+
+    labels: tuple[str, ...]
+    probabilities: np.ndarray  # (texts, labels)
+    actions: list[str]
+    acted: np.ndarray  # warned, deleted or timed out
+    flag_only: np.ndarray  # flagged for review, no action
+
+    @property
+    def flagged_or_acted(self) -> np.ndarray:
+        return self.acted | self.flag_only
 
 
-def parse_variant(text: str) -> Variant:
-    name, _, rest = text.partition("=")
-    runtime, _, tail = rest.partition(":")
-    path, _, quantization = tail.partition(":")
-    if not name or runtime not in ("onnx", "tensorflow") or not path:
-        raise argparse.ArgumentTypeError(f"{text!r}: use NAME=onnx|tensorflow:PATH[:fp32|int8]")
-    return Variant(name, runtime, Path(path), quantization or None)
+def folder_spec(name: str, folder: Path, *, quantization: str | None = None) -> ModelSpec:
+    """A served model straight from a folder: its config.json's thresholds, languages and max length."""
+    config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    moderation = config.get(MODERATION_KEY, {})
+    fields = {"name": name, "task": "multi_label", "source": {"path": folder}, "runtime": "onnx"}
+    fields["thresholds"] = moderation.get("thresholds", {})
+    fields["max_length"] = moderation.get("max_length", 512)
+    if moderation.get("languages") and "languages" in ModelSpec.model_fields:
+        fields["languages"] = moderation["languages"]
+    if quantization:
+        fields["quantization"] = quantization
+    return ModelSpec.model_validate(fields)
 
 
-def load_variant(variant: Variant, shipped: ModelSpec):
-    fields = shipped.model_dump(exclude={"name", "runtime", "source"})
-    spec = ModelSpec.model_validate(
-        {**fields, "name": variant.name, "runtime": variant.runtime, "source": {"path": variant.path.resolve()}}
-    )
-    if variant.runtime == "onnx" and variant.quantization:
-        from bot.core.backends.onnx import load
-
-        return load(spec, quantization=variant.quantization)
-    return load_backend(spec)
-
-
-def score(backend, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Probabilities (n, labels), batched by length so padding stays small."""
-    order = np.argsort([len(text) for text in texts], kind="stable")
-    out = np.zeros((len(texts), len(backend.labels)), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        out[rows] = backend.predict([texts[i] for i in rows]).probabilities
-    return out
+def model_spec(registry: Registry, folder: Path | None) -> ModelSpec:
+    """The models.yaml entry serving ``folder`` (default: the default entry), else the folder's own settings."""
+    if folder is None:
+        return registry.get(registry.default)
+    for spec in registry.specs.values():
+        path = getattr(spec.source, "path", None)
+        if path is not None and Path(path).resolve() == folder.resolve():
+            return spec
+    return folder_spec("model", folder)
 
 
-def jigsaw_metrics(probabilities: np.ndarray, frame: pd.DataFrame, labels: Sequence[str]) -> dict:
-    truth = frame[list(labels)].to_numpy()
-    weights = prevalence_weights(truth, labels, FULL_DATA_PREVALENCE)
-    plain = {label: roc_auc_score(truth[:, i], probabilities[:, i]) for i, label in enumerate(labels)}
-    weighted = {
-        label: roc_auc_score(truth[:, i], probabilities[:, i], sample_weight=weights) for i, label in enumerate(labels)
-    }
-    return {
-        "rows": len(frame),
-        "roc_auc": plain,
-        "roc_auc_weighted": weighted,
-        "mean_roc_auc": float(np.mean(list(plain.values()))),
-        "mean_roc_auc_weighted": float(np.mean(list(weighted.values()))),
-    }
+def fingerprint(spec: ModelSpec) -> str:
+    """Changes with the served files and the spec: a retrained or re-exported model is scored again."""
+    digest = hashlib.sha256(spec.model_dump_json(exclude={"name", "display_name", "thresholds"}).encode())
+    folder = Path(spec.source.path)
+    for name in (CONFIG_FILE, *GRAPH_FILES.values()):
+        path = folder / name
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
 
 
-def flags(probabilities: np.ndarray, labels: Sequence[str], thresholds: dict[str, float], only=None) -> np.ndarray:
-    columns = [i for i, label in enumerate(labels) if only is None or label in only]
-    limits = np.array([thresholds.get(labels[i], 0.5) for i in columns])
-    return (probabilities[:, columns] >= limits).any(axis=1)
+def _cached(path: Path) -> list[Classification] | None:
+    if not path.is_file():
+        return None
+    try:
+        return pickle.loads(path.read_bytes())  # noqa: S301 - our own cache file, in a git-ignored folder
+    except (pickle.UnpicklingError, AttributeError, EOFError, TypeError):
+        return None  # written by an older version of the types: score again
 
 
-def binary_metrics(truth: np.ndarray, probabilities: np.ndarray, labels, thresholds) -> dict:
-    top = probabilities.max(axis=1)
-    result = {"rows": len(truth), "positives": int(truth.sum()), "roc_auc": roc_auc_score(truth, top)}
-    result["pr_auc"] = average_precision_score(truth, top)
-    for name, only in (("any_label", None), ("acting_labels", DEFAULT_ACTING_LABELS)):
-        predicted = flags(probabilities, labels, thresholds, only)
-        precision, recall, f1, _ = precision_recall_fscore_support(truth, predicted, average="binary", zero_division=0)
-        result[name] = {"precision": precision, "recall": recall, "f1": f1, "flagged": int(predicted.sum())}
-    return result
+def _store(path: Path, answers: list[Classification]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(answers))
 
 
-def read_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").split("\n")[:-1]
+async def score(classifier: Classifier, spec: ModelSpec, data: EvalSet, cache_dir: Path) -> list[Classification]:
+    """The Classifier's answers for every text of ``data``, from the cache when the model and texts are unchanged."""
+    path = cache_dir / f"{spec.name}-{fingerprint(spec)}-{data.name}-{data.digest}.pkl"
+    cached = _cached(path)
+    if cached is not None:
+        return cached
+    started, results = time.perf_counter(), []
+    for start in range(0, len(data.texts), CHUNK):
+        results += await classifier.classify(data.texts[start : start + CHUNK], spec.name)
+        print(f"  {spec.name} {data.name}: {len(results)}/{len(data.texts)}", file=sys.stderr, end="\r")
+    print(f"  {spec.name} {data.name}: {len(results)} texts in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    _store(path, results)
+    return results
 
 
-TWEET_SETS = ("davidson2017", "tweeteval_offensive", "tweeteval_hate")
-SET_NAMES = ("jigsaw_eval", *TWEET_SETS, "hatecheck")
+class Replay:
+    """The service's classifier: hands back what the real Classifier answered for each text."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[str, str], Classification] = {}
+
+    def add(self, model: str, texts: Sequence[str], answers: Sequence[Classification]) -> None:
+        self.answers.update({(model, text): answer for text, answer in zip(texts, answers, strict=True)})
+
+    async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]:
+        return [self.answers[(model or "", text)] for text in texts]
 
 
-def load_sets(root: Path) -> dict[str, tuple[list[str], object]]:
-    """name -> (texts, truth) for every evaluation set under ``root``."""
-    sets: dict[str, tuple[list[str], object]] = {}
-    jigsaw = pd.read_csv(root / "jigsaw" / "eval.csv")
-    sets["jigsaw_eval"] = (jigsaw["comment_text"].fillna("").tolist(), jigsaw)
-    davidson = pd.read_csv(root / "tweets" / "davidson2017_hate-speech-and-offensive-language" / "labeled_data.csv")
-    sets["davidson2017"] = (davidson["tweet"].tolist(), (davidson["class"] != 2).to_numpy().astype(int))
-    for task in ("offensive", "hate"):
-        folder = root / "tweets" / f"tweeteval_{task}"
-        texts, labels = read_lines(folder / "test_text.txt"), read_lines(folder / "test_labels.txt")
-        sets[f"tweeteval_{task}"] = (texts, np.array([int(label) for label in labels]))
-    cases = pd.read_csv(root / "hatecheck" / "test_suite_cases.csv")
-    sets["hatecheck"] = (cases["test_case"].str.strip().tolist(), cases)
-    return sets
+async def decide_all(service: ModerationService, spec: ModelSpec, data: EvalSet) -> list[Decision]:
+    """Each text as a message from a new member of a fresh chat whose admin chose ``spec``."""
+    chat = ChatRef("console", f"bench-{spec.name}-{data.name}")
+    await service.set_model(chat, Actor("bench-admin", is_admin=True), spec.name)
+
+    async def one(index: int, text: str) -> Decision:
+        message = Message(chat=chat, message_id=str(index), author=Actor(f"member-{index}"), text=text)
+        return (await service.handle(message)).decision
+
+    decisions: list[Decision] = []
+    for start in range(0, len(data.texts), CONCURRENT_MESSAGES):
+        chunk = data.texts[start : start + CONCURRENT_MESSAGES]
+        decisions += await asyncio.gather(*(one(start + i, text) for i, text in enumerate(chunk)))
+    return decisions
 
 
-def hatecheck_metrics(probabilities, cases: pd.DataFrame, labels, thresholds) -> dict:
-    predicted = flags(probabilities, labels, thresholds)
-    gold = (cases["label_gold"] == "hateful").to_numpy()
-    correct = pd.Series(predicted == gold, index=cases.index)
-    per_functionality = correct.groupby(cases["functionality"]).mean().sort_values()
-    return {
-        "accuracy": float(correct.mean()),
-        "accuracy_hateful": float(correct[gold].mean()),
-        "accuracy_non_hateful": float(correct[~gold].mean()),
-        "per_functionality": {name: float(value) for name, value in per_functionality.items()},
-    }
+async def run_model(
+    spec: ModelSpec, registry: Registry, sets: dict[str, EvalSet], cache_dir: Path
+) -> dict[str, Outcomes]:
+    classifier = Classifier(registry, max_batch=64, cache_size=1)
+    storage = await Storage.open(":memory:")
+    replay = Replay()
+    outcomes: dict[str, Outcomes] = {}
+    try:
+        service = ModerationService(replay, storage, registry)
+        for name, data in sets.items():
+            answers = await score(classifier, spec, data, cache_dir)
+            replay.add(spec.name, data.texts, answers)
+            decisions = await decide_all(service, spec, data)
+            outcomes[name] = Outcomes(
+                labels=answers[0].labels,
+                probabilities=np.array([answer.scores for answer in answers], dtype=np.float32),
+                actions=[str(decision.action) for decision in decisions],
+                acted=np.array([decision.is_strike for decision in decisions]),  # warned, deleted or timed out
+                flag_only=np.array([str(decision.action) == "flag" for decision in decisions]),
+            )
+    finally:
+        await classifier.aclose()
+        await storage.close()
+    return outcomes
 
 
-def evaluate(backend, sets, thresholds) -> dict:
-    labels = backend.labels
-    report: dict[str, object] = {}
-    for name, (texts, truth) in sets.items():
-        started = time.perf_counter()
-        probabilities = score(backend, texts)
-        if name == "jigsaw_eval":
-            report[name] = jigsaw_metrics(probabilities, truth, labels)
-        elif name == "hatecheck":
-            report[name] = hatecheck_metrics(probabilities, truth, labels, thresholds)
-        else:
-            report[name] = binary_metrics(truth, probabilities, labels, thresholds)
-        report[name]["seconds"] = round(time.perf_counter() - started, 1)
-        print(f"  {name}: {len(texts)} texts in {report[name]['seconds']} s", file=sys.stderr)
+def set_report(data: EvalSet, out: Outcomes) -> dict:
+    top = out.probabilities.max(axis=1)
+    harmful = data.harmful if data.harmful is not None else np.zeros(len(data.texts), dtype=bool)
+    report: dict[str, object] = {"rows": len(data.texts), "abusive": int(harmful.sum())}
+    if 0 < harmful.sum() < len(harmful):
+        report["roc_auc"] = float(roc_auc_score(harmful, top))
+    report["harmless_flagged"] = float(out.flag_only[~harmful].mean())
+    report["harmless_acted"] = float(out.acted[~harmful].mean())
+    if harmful.any():
+        report["abusive_flagged_or_acted"] = float(out.flagged_or_acted[harmful].mean())
+        report["abusive_acted"] = float(out.acted[harmful].mean())
+    if data.name == "jigsaw_eval":
+        metrics = compute_metrics(data.frame.to_numpy(), out.probabilities, list(out.labels), {})
+        report["mean_roc_auc"] = metrics["mean"]["roc_auc"]
+        report["mean_roc_auc_weighted"] = metrics["mean"]["roc_auc_weighted"]
+    if data.name == "tweeteval_offensive":
+        report["macro_f1_flagged"] = float(f1_score(harmful, out.flagged_or_acted, average="macro"))
+    if data.name == "hatecheck":
+        correct = out.flagged_or_acted == harmful
+        report["accuracy"] = float(correct.mean())
+        by_function = data.frame.assign(correct=correct).groupby("functionality")["correct"].mean()
+        report["per_functionality"] = {name: float(value) for name, value in by_function.sort_values().items()}
     return report
 
 
-def markdown(results: dict[str, dict], labels: Sequence[str]) -> str:
-    names = list(results)
-    lines = ["| eval.csv ROC-AUC | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
-    for label in labels:
-        cells = [f"{results[n]['jigsaw_eval']['roc_auc'][label]:.4f}" for n in names]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    for key, title in (
-        ("mean_roc_auc", "**mean (plain)**"),
-        ("mean_roc_auc_weighted", "**mean (prevalence-weighted)**"),
-    ):
-        lines.append(f"| {title} | " + " | ".join(f"**{results[n]['jigsaw_eval'][key]:.4f}**" for n in names) + " |")
-    tweet_sets = [name for name in TWEET_SETS if name in results[names[0]]]
-    if tweet_sets:
-        lines += ["", "| tweets | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
-    for dataset in tweet_sets:
-        for metric in ("roc_auc", "any_label", "acting_labels"):
-            cells = []
-            for n in names:
-                value = results[n][dataset][metric]
-                cells.append(
-                    f"{value:.3f}" if metric == "roc_auc" else f"P {value['precision']:.2f} / R {value['recall']:.2f}"
-                )
-            lines.append(f"| {dataset} {metric} | " + " | ".join(cells) + " |")
-    if "hatecheck" not in results[names[-1]]:
-        return "\n".join(lines)
-    first = results[names[-1]]["hatecheck"]
-    lines += [
-        "",
-        f"HateCheck ({names[-1]}): accuracy {first['accuracy']:.3f} "
-        f"(hateful {first['accuracy_hateful']:.3f}, non-hateful {first['accuracy_non_hateful']:.3f})",
-        "",
-        "| functionality | accuracy |",
-        "| --- | --- |",
-    ]
-    lines += [f"| {name} | {value:.2f} |" for name, value in first["per_functionality"].items()]
-    return "\n".join(lines)
+def fp32_delta(model: ModelSpec, registry: Registry, sets: dict[str, EvalSet], cache_dir: Path) -> float | None:
+    """Jigsaw eval's weighted mean ROC-AUC, int8 minus fp32, when the folder ships both graphs."""
+    folder = Path(model.source.path)
+    if "jigsaw_eval" not in sets or not ((folder / FP32_FILE).is_file() and (folder / INT8_FILE).is_file()):
+        return None
+    fp32 = model.model_copy(update={"name": f"{model.name}-fp32", "quantization": "fp32"})
+    int8 = model.model_copy(update={"name": f"{model.name}-int8", "quantization": "int8"})
+    both = Registry(registry.path, fp32.name, {fp32.name: fp32, int8.name: int8})
+    data = sets["jigsaw_eval"]
+
+    async def weighted(spec: ModelSpec) -> float:
+        classifier = Classifier(both, max_batch=64, cache_size=1)
+        try:
+            answers = await score(classifier, spec, data, cache_dir)
+        finally:
+            await classifier.aclose()
+        probabilities = np.array([answer.scores for answer in answers], dtype=np.float32)
+        return compute_metrics(data.frame.to_numpy(), probabilities, list(answers[0].labels), {})["mean"][
+            "roc_auc_weighted"
+        ]
+
+    return asyncio.run(weighted(int8)) - asyncio.run(weighted(fp32))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, required=True, help="the shared data folder (../shared/data)")
+    parser.add_argument("--model", type=Path, help="model folder (default: the source of models.yaml's default)")
+    parser.add_argument("--baseline", type=Path, help="another model folder to compare with (the old model)")
     parser.add_argument("--models-file", type=Path, default=Path("models.yaml"))
-    parser.add_argument("--model", help="models.yaml entry whose thresholds are used (default: the default model)")
-    parser.add_argument("--variant", type=parse_variant, action="append", default=[], help="NAME=RUNTIME:PATH[:QUANT]")
+    parser.add_argument("--sets", nargs="+", choices=SET_NAMES, default=list(SET_NAMES))
+    parser.add_argument("--no-fp32", action="store_true", help="skip the int8 - fp32 comparison")
     parser.add_argument("--out", type=Path, default=Path("bench/results/quality.json"))
-    parser.add_argument("--sets", nargs="+", choices=SET_NAMES, default=list(SET_NAMES), help="sets to score")
-    parser.add_argument("--limit", type=int, help="score only the first N texts of each set (a quick look)")
+    parser.add_argument("--cache-dir", type=Path, default=Path("bench/results/cache"))
     args = parser.parse_args(argv)
 
-    registry = load_registry(args.models_file)
-    shipped = registry.get(args.model or registry.default)
-    thresholds = {label: shipped.threshold(label) for label in shipped.thresholds} if shipped.thresholds else {}
-    variants = args.variant or [Variant(shipped.name, shipped.runtime, Path(shipped.source.path), None)]
-    sets = {name: value for name, value in load_sets(args.data_root).items() if name in args.sets}
-    if args.limit:
-        sets = {name: (texts[: args.limit], truth[: args.limit]) for name, (texts, truth) in sets.items()}
-    results = {}
-    for variant in variants:
-        print(
-            f"{variant.name}: loading {variant.path} ({variant.runtime} {variant.quantization or ''})", file=sys.stderr
-        )
-        backend = load_variant(variant, shipped)
-        results[variant.name] = evaluate(backend, sets, thresholds)
+    for folder in (args.model, args.baseline):
+        if folder is not None and not (folder / CONFIG_FILE).is_file():
+            parser.error(f"{folder} is not a model folder (no {CONFIG_FILE})")
+    shipped = load_registry(args.models_file)
+    model = model_spec(shipped, args.model)
+    specs = {model.name: model}
+    if args.baseline is not None:
+        specs["baseline"] = folder_spec("baseline", args.baseline)
+    registry = Registry(shipped.path, model.name, specs)
+    sets = load_sets(args.data_root, args.sets)
+
+    results: dict[str, dict] = {}
+    for name, spec in reversed(specs.items()):
+        print(f"{name}: {spec.source}", file=sys.stderr)
+        outcomes = asyncio.run(run_model(spec, registry, sets, args.cache_dir))
+        results[name] = {set_name: set_report(sets[set_name], out) for set_name, out in outcomes.items()}
+    delta = None if args.no_fp32 else fp32_delta(model, registry, sets, args.cache_dir)
+    report = {
+        "model": model.name,
+        "baseline": str(args.baseline) if args.baseline else None,
+        "columns": list(results),
+        "int8_minus_fp32_weighted_roc_auc": delta,
+        "targets": targets(results, model.name, delta),
+        "results": results,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": shipped.name, "thresholds": thresholds, "results": results}, indent=2))
-    table = markdown(results, backend.labels)
-    print(table)
+    args.out.write_text(json.dumps(report, indent=2))
+    table = render_markdown(report)
     args.out.with_suffix(".md").write_text(table + "\n")
+    print(table)
     return 0
 
 

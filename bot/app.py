@@ -1,16 +1,32 @@
-"""One process's parts, wired once: registry, classifier, storage and the moderation service every adapter shares."""
+"""The wiring, in one place: settings -> registry, classifier, storage, service -> the adapters; their lifecycle.
+
+One process builds one app shared by every adapter; SIGTERM and SIGINT stop the adapters gracefully. The platform
+libraries are imported only when their adapter is served, so a one-shot command never pays for them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
-from bot.config import Settings
+from bot.config import DEFAULT_STOP_GRACE, Settings
 from bot.core.classifier import Classifier
 from bot.core.moderation import ModerationService
 from bot.core.registry import Registry, load_registry
 from bot.storage import Storage
+
+Serve = Callable[[ModerationService, Settings, asyncio.Event], Awaitable[None]]
+
+STOP_GRACE_SECONDS = DEFAULT_STOP_GRACE  # adapters get settings.stop_grace (BOT_STOP_GRACE) to stop, then are cancelled
+EXIT_OK = 0
+EXIT_ADAPTER_FAILED = 1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -22,6 +38,26 @@ class App:
     service: ModerationService
 
 
+def quiet_libraries() -> None:
+    """TensorFlow and transformers kept quiet (set before either is first imported)."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
+def build_classifier(settings: Settings, registry: Registry, *, max_batch: int | None = None) -> Classifier:
+    """The classifier with the settings' batching and cache (``max_batch=1``: no waiting for batch mates)."""
+    single = max_batch == 1
+    return Classifier(
+        registry,
+        max_batch=max_batch or settings.max_batch,
+        max_wait_ms=0 if single else settings.max_wait_ms,
+        cache_size=1 if single else settings.model_cache_size,
+        cache_dir=settings.model_cache_dir,
+    )
+
+
 @asynccontextmanager
 async def build_app(settings: Settings) -> AsyncIterator[App]:
     """``async with build_app(settings) as app``: closes the classifier and the database on the way out.
@@ -30,13 +66,7 @@ async def build_app(settings: Settings) -> AsyncIterator[App]:
     """
     registry = load_registry(settings.models_file)
     storage = await Storage.open(settings.database_path)
-    classifier = Classifier(
-        registry,
-        max_batch=settings.max_batch,
-        max_wait_ms=settings.max_wait_ms,
-        cache_size=settings.model_cache_size,
-        cache_dir=settings.model_cache_dir,
-    )
+    classifier = build_classifier(settings, registry)
     try:
         yield App(settings, registry, classifier, storage, ModerationService(classifier, storage, registry))
     finally:
@@ -44,3 +74,84 @@ async def build_app(settings: Settings) -> AsyncIterator[App]:
             await classifier.aclose()
         finally:
             await storage.close()
+
+
+async def _serve_discord(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    from bot.adapters import discord_bot
+
+    await discord_bot.serve(service, settings, stop)
+
+
+async def _serve_telegram(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    from bot.adapters import telegram_bot
+
+    await telegram_bot.serve(service, settings, stop)
+
+
+async def _serve_console(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    from bot.adapters import console
+
+    await console.serve(service, settings, stop)
+
+
+# platform -> (the Settings field of its token, its serve)
+PLATFORMS: dict[str, tuple[str, Serve]] = {
+    "discord": ("discord_token", _serve_discord),
+    "telegram": ("telegram_token", _serve_telegram),
+}
+CONSOLE: tuple[str, Serve] = ("console", _serve_console)
+
+
+def adapters_for(settings: Settings) -> list[tuple[str, Serve]]:
+    """(name, serve) of the platforms whose token is set, or the console when there is none."""
+    chosen = []
+    for name, (field, serve) in PLATFORMS.items():
+        token = getattr(settings, field)
+        if token is not None and token.get_secret_value().strip():
+            chosen.append((name, serve))
+    return chosen or [CONSOLE]
+
+
+async def serve_adapters(
+    settings: Settings,
+    serves: Sequence[tuple[str, Serve]],
+    *,
+    stop: asyncio.Event | None = None,
+    build: Callable[[Settings], AbstractAsyncContextManager[App]] = build_app,
+) -> int:
+    """Run every ``serve`` on one app; when one ends (or a signal arrives) stop the others. 0, or 1 if one failed."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = _on_signals(loop, stop)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        async with build(settings) as app:
+            await app.classifier.load()  # the default model: a broken one fails here, not at the first message
+            tasks = [asyncio.create_task(call(app.service, settings, stop), name=name) for name, call in serves]
+            log.info("serving: %s", ", ".join(name for name, _ in serves))
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            stop.set()
+            _, late = await asyncio.wait(tasks, timeout=settings.stop_grace)
+            for task in late:
+                log.warning("%s did not stop within %g s: cancelled", task.get_name(), settings.stop_grace)
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+    failed = [task for task in tasks if not task.cancelled() and task.exception() is not None]
+    for task in failed:
+        error = task.exception()
+        log.error("%s stopped with an error", task.get_name(), exc_info=(type(error), error, error.__traceback__))
+    return EXIT_ADAPTER_FAILED if failed else EXIT_OK
+
+
+def _on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
+    handled = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or a platform without signals
+            continue
+        handled.append(sig)
+    return handled

@@ -1,4 +1,4 @@
-"""Command line: one module per sub-command, each exposing ``add_parser(subparsers)``.
+"""Command line: one module per sub-command, each exposing ``add_parser(subparsers)``; shared helpers in ``_common``.
 
 Command modules import nothing heavy at module level, so ``python -m bot models`` stays fast and a bot that serves
 only ONNX models never imports TensorFlow.
@@ -7,32 +7,22 @@ only ONNX models never imports TensorFlow.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
+from bot.cli import classify, console, export_feedback, health, models, run
+from bot.cli._common import EXIT_OK, CliError, load_cli_settings
+
 # Order is the order of `python -m bot --help`. "run" is the default when no sub-command is given.
-COMMAND_MODULES: tuple[str, ...] = ("run", "console", "classify", "models", "health", "export_feedback")
+COMMANDS = (run, console, classify, models, health, export_feedback)
 SERVING_COMMANDS = frozenset({"run", "console"})  # log at LOG_LEVEL (default INFO); the others at WARNING unless set
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_MODEL_UNAVAILABLE = 3
-
-
-class CliError(Exception):
-    """A failure the user can fix: printed as one line on stderr, with its exit code, never a traceback."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Chat moderation bot for Discord and Telegram.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"bot.cli.{name}").add_parser(subparsers)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
     return parser
 
 
@@ -54,7 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _setup_logging(command: str) -> None:
     """Logging once per process: LOG_LEVEL for the serving commands; one-shot commands only warn unless it is set."""
-    from bot.cli.models import load_cli_settings
     from bot.logging_setup import setup_logging
 
     setup_logging(load_cli_settings(), default_level=None if command in SERVING_COMMANDS else "WARNING")

@@ -6,13 +6,21 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from bot.cli import EXIT_MODEL_UNAVAILABLE, EXIT_OK, EXIT_USAGE, CliError
-from bot.cli.models import add_models_file_option, load_cli_settings, open_registry, write_stdout
+from bot.cli._common import (
+    EXIT_MODEL_UNAVAILABLE,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    add_models_file_option,
+    import_tensorflow_quietly,
+    load_cli_settings,
+    open_registry,
+    write_stdout,
+)
 from bot.core.text import clean_text
 
 if TYPE_CHECKING:
@@ -40,7 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    _quiet_libraries()
+    from bot.app import quiet_libraries
+
+    quiet_libraries()
     settings = load_cli_settings()
     registry = open_registry(args.models_file or settings.models_file)
     if args.text:
@@ -55,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         texts = itertools.chain([first], lines)
     single = bool(args.text)
     if _runtime_of(registry, args.model) == "tensorflow":
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
     output = "json" if args.json else "raw" if args.raw else "text"
     asyncio.run(_classify_all(registry, settings, texts, args.model, output, single))
     return EXIT_OK
@@ -64,16 +74,10 @@ def run(args: argparse.Namespace) -> int:
 async def _classify_all(
     registry: Registry, settings: Settings, texts: Iterable[str], model: str | None, output: str, single: bool
 ) -> int:
-    from bot.core.classifier import Classifier
+    from bot.app import build_classifier
     from bot.core.errors import InvalidInputError, ModelLoadError, UnknownModelError
 
-    classifier = Classifier(
-        registry,
-        max_batch=settings.max_batch,
-        max_wait_ms=settings.max_wait_ms,
-        cache_size=settings.model_cache_size,
-        cache_dir=settings.model_cache_dir,
-    )
+    classifier = build_classifier(settings, registry)
     count = 0
     try:
         for chunk in _chunks(texts, STDIN_CHUNK):
@@ -150,38 +154,3 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
 def _runtime_of(registry: Registry, model: str | None) -> str | None:
     spec = registry.specs.get(model or registry.default)
     return spec.runtime if spec is not None else None
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with fd 2 silenced: its CUDA probe writes to stderr whatever the log level.
-
-    Only the CLI does this (single-threaded at this point); if the import fails, what it wrote is shown after all.
-    """
-    import tempfile
-
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # the CUDA probe logs its failure here, not at import
-        except Exception:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _quiet_libraries() -> None:
-    """Keep TensorFlow's and transformers' start-up chatter off stderr: errors are reported as one line."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")

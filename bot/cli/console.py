@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from bot.cli.models import load_cli_settings
-from bot.cli.run import CONSOLE, serve
+from bot.cli._common import load_cli_settings
+from bot.cli.run import serve
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,4 +20,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.app import CONSOLE
+
     return serve(load_cli_settings(), [CONSOLE])

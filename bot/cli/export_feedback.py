@@ -16,12 +16,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli import EXIT_OK, EXIT_USAGE, CliError
-from bot.cli.models import load_cli_settings
+from bot.cli._common import EXIT_OK, EXIT_USAGE, CliError, load_cli_settings
 from bot.core.labels import TOXICITY_LABELS
 
 if TYPE_CHECKING:
-    from bot.storage import EventRecord
+    from bot.core.records import EventRecord
 
 COLUMNS: tuple[str, ...] = ("id", "comment_text", *TOXICITY_LABELS)
 
@@ -79,7 +78,8 @@ def write_csv(path: Path, rows: Iterable[dict[str, str | int]]) -> None:
 
 
 async def _reviewed(database: Path) -> list[EventRecord]:
-    from bot.storage import Storage, StorageError
+    from bot.core.errors import StorageError
+    from bot.storage import Storage
 
     try:
         async with await Storage.open_read_only(database) as storage:  # it only reads: any folder will do

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli import EXIT_MODEL_UNAVAILABLE, EXIT_OK, CliError
-from bot.cli.models import load_cli_settings, open_registry
+from bot.cli._common import (
+    EXIT_MODEL_UNAVAILABLE,
+    EXIT_OK,
+    CliError,
+    import_tensorflow_quietly,
+    load_cli_settings,
+    open_registry,
+)
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -55,8 +60,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.app import quiet_libraries
+
     settings = load_cli_settings()
-    _quiet_libraries()
+    quiet_libraries()
     registry = open_registry(settings.models_file)
     if not args.lock_timeout > 0:
         raise CliError("--lock-timeout must be a positive number of seconds")
@@ -84,7 +91,8 @@ async def check_database(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEO
 
     import aiosqlite
 
-    from bot.storage import Storage, StorageError
+    from bot.core.errors import StorageError
+    from bot.storage import Storage
 
     try:
         storage = await Storage.open(path, busy_timeout=min(lock_timeout, 5.0), lock_timeout=lock_timeout)
@@ -104,22 +112,20 @@ async def check_database(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEO
 
 async def check_default_model(settings: Settings, registry: Registry) -> Check:
     """Load the default model as the bot would and score one short text with it."""
-    from bot.core.classifier import Classifier
+    from bot.app import build_classifier
     from bot.core.errors import BotError
 
     name = registry.default
     spec = registry.get(name)
     hint = ""
     if spec.runtime == "tensorflow":
-        from bot.cli.classify import _import_tensorflow_quietly
-
         try:
-            _import_tensorflow_quietly()  # its CUDA probe writes to stderr before any log level applies
+            import_tensorflow_quietly()  # its CUDA probe writes to stderr before any log level applies
         except ImportError:  # loading the model below fails and says why; say what to do about it
             hint = (
                 " (TensorFlow is not installed: use the `runtime` image, or pip install -r requirements-tensorflow.txt)"
             )
-    classifier = Classifier(registry, max_batch=1, max_wait_ms=0, cache_size=1, cache_dir=settings.model_cache_dir)
+    classifier = build_classifier(settings, registry, max_batch=1)
     try:
         (result,) = await classifier.classify([PROBE_TEXT])
     except BotError as error:
@@ -127,11 +133,3 @@ async def check_default_model(settings: Settings, registry: Registry) -> Check:
     finally:
         await classifier.aclose()
     return Check(True, f"model {name} loaded ({spec.runtime}, {len(result.labels)} labels)")
-
-
-def _quiet_libraries() -> None:
-    """TensorFlow and transformers talk on stderr at import; the health line must stay the only output."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli import EXIT_OK, EXIT_USAGE, CliError
+from bot.cli._common import EXIT_OK, add_models_file_option, open_registry, write_stdout
 
 if TYPE_CHECKING:
-    from bot.config import Settings
     from bot.core.registry import ModelSpec, Registry
 
 STATUS_HELP = {
@@ -34,29 +30,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_models_file_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per model")
     parser.set_defaults(func=run)
-
-
-def add_models_file_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--models-file",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="models.yaml to use (default: $BOT_MODELS_FILE, else the repository's models.yaml)",
-    )
-
-
-def open_registry(models_file: Path | None) -> Registry:
-    """The registry from ``--models-file``, else the settings' file; a bad file is a usage error (exit 2)."""
-    from bot.core.errors import RegistryError
-    from bot.core.registry import load_registry
-
-    if models_file is None:
-        models_file = load_cli_settings().models_file
-    try:
-        return load_registry(models_file)
-    except RegistryError as error:
-        raise CliError(str(error), EXIT_USAGE) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,29 +63,3 @@ def _row(registry: Registry, spec: ModelSpec) -> dict[str, object]:
         "status": str(registry.availability(spec.name)),
         "default": spec.name == registry.default,
     }
-
-
-def write_stdout(text: str) -> bool:
-    """Print ``text``; False when the reader went away (``| head``), which is not an error."""
-    try:
-        print(text, flush=True)
-        return True
-    except BrokenPipeError:
-        # Python's documented recipe: point stdout at devnull so the interpreter's final flush stays quiet
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return False
-
-
-def load_cli_settings() -> Settings:
-    """The environment's settings; an invalid value is a usage error (exit 2) naming the variable."""
-    from pydantic import ValidationError
-
-    from bot.config import load_settings
-
-    try:
-        return load_settings()
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise CliError(f"invalid setting {where}: {first['msg']}", EXIT_USAGE) from None

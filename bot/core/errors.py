@@ -58,3 +58,19 @@ class InvalidSettingError(BotError, ValueError):
 
 class InferenceError(BotError):
     """A loaded model failed on a batch; the callers of that batch get this, other batches go on."""
+
+
+class StorageError(BotError):
+    """The database cannot be opened, is of an unknown schema, or refused a write."""
+
+
+class StorageBusyError(StorageError):
+    """Another process held the database locked for longer than this bot waits; the write was not stored."""
+
+
+class UnknownEventError(StorageError, LookupError):
+    """No moderation event has this id."""
+
+    def __init__(self, event_id: int) -> None:
+        super().__init__(f"no moderation event #{event_id}")
+        self.event_id = event_id

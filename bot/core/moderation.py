@@ -16,20 +16,31 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownModelError
-from bot.core.intake import Intake
+from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.intake import InboxStore, Intake
 from bot.core.labels import TOXICITY_LABELS
-from bot.core.outbox import MAX_ACTION_ATTEMPTS, ActionRetrier, PendingAction, retry_delay
-from bot.core.policy import Action, Decision, decide
+from bot.core.outbox import MAX_ACTION_ATTEMPTS, ActionRetrier, ActionStore, PendingAction, retry_delay
+from bot.core.policy import Decision, decide
+from bot.core.records import (
+    CHAT_ACTIONS,
+    Action,
+    ActionReport,
+    AuditEntry,
+    ChatSettings,
+    ChatStats,
+    EventRecord,
+    NewEvent,
+    Recorded,
+)
 from bot.core.registry import ModelSpec, Registry
 from bot.core.text import clean_text
 from bot.core.types import Actor, ChatRef, Classification, Message
-from bot.storage import CHAT_ACTIONS, ChatSettings, ChatStats, EventRecord, NewEvent, Storage, UnknownEventError
 
 __all__ = [
     "FeedbackResult",
     "InvalidSettingError",
     "ModerationService",
+    "ModerationStore",
     "Outcome",
     "PermissionDenied",
     "UnknownEventError",
@@ -43,6 +54,38 @@ class TextClassifier(Protocol):
     """The part of ``bot.core.classifier.Classifier`` the service uses."""
 
     async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]: ...
+
+
+class ModerationStore(InboxStore, ActionStore, Protocol):
+    """What the service keeps: ``bot.storage.Storage`` implements it with the core's records.
+
+    Writes that belong together are atomic: an event and its strike; a settings change and its audit entries;
+    a verdict and the strike it clears or restores; a decision and its inbox row. Unknown event ids raise
+    ``UnknownEventError``. A message has at most one event (``record_decision``: a redelivery changes nothing, an
+    edit updates it). The inbox (``InboxStore``) and the actions due again (``ActionStore``) are their own parts, so
+    another engine can claim rows its own way (PostgreSQL: ``FOR UPDATE SKIP LOCKED``).
+    """
+
+    async def get_settings(self, chat: ChatRef) -> ChatSettings: ...
+    async def update_settings(
+        self, chat: ChatRef, actor_id: str, change: Callable[[ChatSettings], ChatSettings], *, now: float
+    ) -> ChatSettings: ...
+    async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]: ...
+    async def record_event(self, event: NewEvent) -> int: ...
+    async def record_decision(self, event: NewEvent) -> Recorded: ...
+    async def count_strikes(
+        self, chat: ChatRef, author_id: str, *, since: float, excluding: str | None = None
+    ) -> int: ...
+    async def record_action_report(
+        self, event_id: int, report: ActionReport, *, retry_at: float | None = None
+    ) -> None: ...
+    async def action_attempts(self, event_id: int) -> int: ...
+    async def get_event(self, event_id: int) -> EventRecord: ...
+    async def recent_events(self, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]: ...
+    async def record_feedback(
+        self, event_id: int, actor_id: str, correct: bool, *, now: float
+    ) -> tuple[EventRecord, bool]: ...
+    async def stats(self, chat: ChatRef) -> ChatStats: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +115,7 @@ class ModerationService:
     def __init__(
         self,
         classifier: TextClassifier,
-        storage: Storage,
+        storage: ModerationStore,
         registry: Registry,
         *,
         clock: Callable[[], float] = time.time,
@@ -121,7 +164,7 @@ class ModerationService:
                 author_id=author.user_id,
                 model=spec.name,
                 scores=classification.as_dict(),
-                action=str(decision.action),
+                action=decision.action,
                 reason=decision.reason,
                 flagged=decision.flagged,
                 triggered=decision.triggered,
@@ -139,29 +182,24 @@ class ModerationService:
         log.debug("event %d in %s:%s: %s", recorded.event_id, chat.platform, chat.chat_id, decision.action)
         return Outcome(recorded.event_id, decision, classification, act=recorded.act)
 
-    async def record_action_result(self, event_id: int, result: str, *, transient: bool = False) -> None:
-        """What the platform said when the adapter carried out the action ("deleted", "forbidden: ...").
+    async def record_action_report(self, event_id: int, report: ActionReport) -> None:
+        """What the platform said when the adapter carried out the action.
 
-        ``transient``: it failed for a reason that passes (network, 5xx, flood control): the action is carried out
-        again later by ``retry_actions``, with a growing wait, up to ``MAX_ACTION_ATTEMPTS`` attempts in all.
+        A ``transient`` failure (network, 5xx, flood control) leaves the action due again later, for
+        ``retry_actions``, with a growing wait, up to ``MAX_ACTION_ATTEMPTS`` attempts in all.
         """
         retry_at = None
-        if transient:
+        if report.transient and not report.ok:
             attempts = await self._storage.action_attempts(event_id) + 1
             if attempts < MAX_ACTION_ATTEMPTS:
                 retry_at = self._clock() + retry_delay(attempts)
-        await self._storage.record_action_result(event_id, result, retry_at=retry_at)
+        await self._storage.record_action_report(event_id, report, retry_at=retry_at)
 
     async def retry_actions(
-        self, platform: str, carry_out: Callable[[PendingAction], Awaitable[tuple[str, bool]]], stop: Event
+        self, platform: str, carry_out: Callable[[PendingAction], Awaitable[ActionReport]], stop: Event
     ) -> None:
-        """Until ``stop``: carry out the platform's due actions; ``carry_out`` returns (result, transient)."""
-
-        async def report(event_id: int, outcome: object) -> None:
-            result, transient = outcome  # type: ignore[misc]
-            await self.record_action_result(event_id, result, transient=transient)
-
-        retrier = ActionRetrier(self._storage, platform, carry_out, report, clock=self._clock)  # type: ignore[arg-type]
+        """Until ``stop``: carry out the platform's due actions (cut short by a crash, or failed in an outage)."""
+        retrier = ActionRetrier(self._storage, platform, carry_out, self.record_action_report, clock=self._clock)
         await retrier.run(stop)
 
     async def classify(self, text: str, *, chat: ChatRef | None = None, model: str | None = None) -> Classification:
@@ -174,7 +212,7 @@ class ModerationService:
 
     def intake(self, platform: str, *, concurrency: int = 64) -> Intake:
         """The durable intake of one platform's messages, on this service's store."""
-        return Intake(self._storage, platform, concurrency=concurrency, clock=self._clock)  # type: ignore[arg-type]
+        return Intake(self._storage, platform, concurrency=concurrency, clock=self._clock)
 
     # settings -----------------------------------------------------------------------------------------------------
 
@@ -208,10 +246,10 @@ class ModerationService:
 
     async def set_action(self, chat: ChatRef, actor: Actor, action: str) -> ChatSettings:
         _require_admin(actor, "change the action")
-        action = action.strip().lower()
-        if action not in CHAT_ACTIONS:
-            raise InvalidSettingError(f"unknown action '{action}' (choose one of: {', '.join(CHAT_ACTIONS)})")
-        return await self._update(chat, actor, action=action)
+        name = str(action).strip().lower()
+        if name not in CHAT_ACTIONS:
+            raise InvalidSettingError(f"unknown action '{name}' (choose one of: {', '.join(CHAT_ACTIONS)})")
+        return await self._update(chat, actor, action=Action(name))
 
     async def set_exempt(
         self, chat: ChatRef, actor: Actor, kind: Literal["user", "role"], ident: str, exempt: bool

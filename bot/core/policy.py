@@ -9,47 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Protocol
 
+from bot.core.records import STRIKE_ACTIONS, Action, ChatSettings
 from bot.core.types import Actor, Task
 
 DEFAULT_THRESHOLD = 0.5
-
-
-class Action(StrEnum):
-    NONE = "none"
-    FLAG = "flag"
-    DELETE = "delete"
-    WARN = "warn"
-    TIMEOUT = "timeout"
-
-
-# Decisions that count as a strike against the author.
-STRIKE_ACTIONS: frozenset[Action] = frozenset({Action.DELETE, Action.WARN, Action.TIMEOUT})
-
-
-class ChatPolicy(Protocol):
-    """The chat settings the policy reads (``bot.storage.ChatSettings`` has them)."""
-
-    @property
-    def enabled(self) -> bool: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def thresholds(self) -> Mapping[str, float]: ...
-    @property
-    def acting_labels(self) -> Collection[str]: ...
-    @property
-    def strike_limit(self) -> int: ...
-    @property
-    def strike_window_seconds(self) -> int: ...
-    @property
-    def timeout_seconds(self) -> int: ...
-    @property
-    def exempt_users(self) -> Collection[str]: ...
-    @property
-    def exempt_roles(self) -> Collection[str]: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +46,7 @@ def effective_thresholds(
     }
 
 
-def exemption(author: Actor, roles: Collection[str], settings: ChatPolicy) -> str | None:
+def exemption(author: Actor, roles: Collection[str], settings: ChatSettings) -> str | None:
     """Why the author is never acted on, or None."""
     if author.is_admin:
         return "the author is an admin"
@@ -96,7 +60,7 @@ def exemption(author: Actor, roles: Collection[str], settings: ChatPolicy) -> st
 
 def decide(
     scores: Mapping[str, float],
-    settings: ChatPolicy,
+    settings: ChatSettings,
     *,
     author: Actor,
     roles: Collection[str] = frozenset(),
@@ -119,7 +83,7 @@ def decide(
 @dataclass(frozen=True)
 class _Facts:
     scores: Mapping[str, float]
-    settings: ChatPolicy
+    settings: ChatSettings
     author: Actor
     roles: frozenset[str]
     task: Task
@@ -142,10 +106,6 @@ class _Facts:
     def compared(self, labels: tuple[str, ...]) -> str:
         limits = self.thresholds
         return ", ".join(f"{label} {self.scores[label]:.2f} >= {limits[label]:.2f}" for label in labels)
-
-
-def _disabled(facts: _Facts) -> Decision | None:
-    return None if facts.settings.enabled else Decision.none("moderation is disabled in this chat")
 
 
 def _not_toxicity(facts: _Facts) -> Decision | None:
@@ -197,7 +157,7 @@ def _act(facts: _Facts) -> Decision:
     return Decision(action, rule, triggered, flagged, facts.thresholds, strikes, timeout)
 
 
-RULES: tuple[Callable[[_Facts], Decision | None], ...] = (_disabled, _not_toxicity, _nothing_over, _act)
+RULES: tuple[Callable[[_Facts], Decision | None], ...] = (_not_toxicity, _nothing_over, _act)
 
 
 def _ordinal(n: int) -> str:

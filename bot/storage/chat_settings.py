@@ -8,8 +8,8 @@ from typing import Any
 
 import aiosqlite
 
+from bot.core.records import Action, AuditEntry, ChatSettings
 from bot.core.types import ChatRef
-from bot.storage.records import AuditEntry, ChatSettings
 
 _COLUMNS = (
     "model, thresholds, action, acting_labels, strike_limit, strike_window_seconds, timeout_seconds, "
@@ -28,7 +28,7 @@ async def load(conn: aiosqlite.Connection, chat: ChatRef) -> ChatSettings:
         chat=chat,
         model=row[0],
         thresholds={str(label): float(value) for label, value in json.loads(row[1]).items()},
-        action=row[2],
+        action=Action(row[2]),
         acting_labels=tuple(json.loads(row[3])),
         strike_limit=int(row[4]),
         strike_window_seconds=int(row[5]),

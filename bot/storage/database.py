@@ -11,12 +11,12 @@ from typing import TypeVar
 
 import aiosqlite
 
+from bot.core.errors import StorageBusyError, StorageError
 from bot.core.intake import InboxEntry, InboxItem
 from bot.core.outbox import PendingAction
+from bot.core.records import ActionReport, AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent, Recorded
 from bot.core.types import ChatRef
 from bot.storage import chat_settings, events, inbox
-from bot.storage.errors import StorageBusyError, StorageError
-from bot.storage.records import AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent, Recorded
 from bot.storage.schema import SCHEMA_VERSION, migrate, schema_version
 
 T = TypeVar("T")
@@ -209,12 +209,12 @@ class Storage:
     async def inbox_prune(self, *, before: float) -> int:
         return await self._run(lambda conn: inbox.prune(conn, before=before), write=True)
 
-    async def record_action_result(self, event_id: int, result: str, *, retry_at: float | None = None) -> None:
-        """What the platform said when the action was carried out (``ACTION_DONE`` words, or the failure).
+    async def record_action_report(self, event_id: int, report: ActionReport, *, retry_at: float | None = None) -> None:
+        """What the platform said when the action was carried out.
 
         With ``retry_at`` (a transient failure) the action is due again then; otherwise it is settled.
         """
-        await self._run(lambda conn: events.set_action_result(conn, event_id, result, retry_at=retry_at), write=True)
+        await self._run(lambda conn: events.set_action_report(conn, event_id, report, retry_at=retry_at), write=True)
 
     async def action_attempts(self, event_id: int) -> int:
         return await self._read(lambda conn: events.action_attempts(conn, event_id))

@@ -7,15 +7,15 @@ import json
 
 import aiosqlite
 
+from bot.core.errors import UnknownEventError
 from bot.core.outbox import PendingAction
+from bot.core.records import Action, ActionReport, ChatStats, EventRecord, NewEvent, Recorded, excerpt
 from bot.core.types import ChatRef
 from bot.storage import inbox
-from bot.storage.errors import UnknownEventError
-from bot.storage.records import ACTION_DONE, ChatStats, EventRecord, NewEvent, Recorded, excerpt
 
 _SELECT_EVENT = """
 SELECT e.id, e.created_at, e.platform, e.chat_id, e.message_id, e.author_id, e.model, e.scores, e.action, e.reason,
-       e.flagged, e.triggered, e.thresholds, e.text, e.text_stored, e.timeout_seconds, e.action_result,
+       e.flagged, e.triggered, e.thresholds, e.text, e.text_stored, e.timeout_seconds, e.action_ok, e.action_result,
        s.id IS NOT NULL, s.cleared_at IS NOT NULL, f.correct
 FROM events e
 LEFT JOIN strikes s ON s.event_id = e.id
@@ -130,14 +130,14 @@ async def count_strikes(
     return int(row[0])
 
 
-async def set_action_result(
-    conn: aiosqlite.Connection, event_id: int, result: str, *, retry_at: float | None = None
+async def set_action_report(
+    conn: aiosqlite.Connection, event_id: int, report: ActionReport, *, retry_at: float | None = None
 ) -> None:
     """What the platform answered; with ``retry_at`` the action is due again then, else it is settled."""
     cursor = await conn.execute(
-        "UPDATE events SET action_result = ?, action_attempts = action_attempts + 1, "
+        "UPDATE events SET action_ok = ?, action_result = ?, action_attempts = action_attempts + 1, "
         "action_state = CASE WHEN ? IS NULL THEN 'settled' ELSE 'retry' END, action_due_at = ? WHERE id = ?",
-        (result, retry_at, retry_at, event_id),
+        (int(report.ok), report.detail, retry_at, retry_at, event_id),
     )
     if cursor.rowcount == 0:
         raise UnknownEventError(event_id)
@@ -271,9 +271,9 @@ async def stats(conn: aiosqlite.Connection, chat: ChatRef, *, model: str | None)
     [[active]] = await _pairs(
         conn, "SELECT COUNT(*) FROM strikes WHERE platform = ? AND chat_id = ? AND cleared_at IS NULL", key
     )
-    marks = ", ".join("?" for _ in ACTION_DONE)
-    done = f"SELECT COUNT(*) FROM events WHERE platform = ? AND chat_id = ? AND action_result NOT IN ({marks})"  # noqa: S608 - only placeholders
-    [[failures]] = await _pairs(conn, done, (*key, *ACTION_DONE))
+    [[failures]] = await _pairs(
+        conn, "SELECT COUNT(*) FROM events WHERE platform = ? AND chat_id = ? AND action_ok = 0", key
+    )
     return ChatStats(
         chat=chat,
         model=model,
@@ -301,7 +301,7 @@ def _record(row: tuple) -> EventRecord:
         author_id=row[5],
         model=row[6],
         scores=json.loads(row[7]),
-        action=row[8],
+        action=Action(row[8]),
         reason=row[9],
         flagged=tuple(json.loads(row[10])),
         triggered=tuple(json.loads(row[11])),
@@ -309,8 +309,8 @@ def _record(row: tuple) -> EventRecord:
         text=row[13],
         text_stored=bool(row[14]),
         timeout_seconds=int(row[15]),
-        action_result=row[16],
-        has_strike=bool(row[17]),
-        strike_cleared=bool(row[18]),
-        feedback_correct=None if row[19] is None else bool(row[19]),
+        report=None if row[16] is None else ActionReport(bool(row[16]), row[17] or ""),
+        has_strike=bool(row[18]),
+        strike_cleared=bool(row[19]),
+        feedback_correct=None if row[20] is None else bool(row[20]),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from bot.storage.errors import StorageError
+from bot.core.errors import StorageError
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # v1: settings, the moderation log, strikes and the admin audit log
@@ -79,7 +79,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE chat_settings ADD COLUMN store_text INTEGER NOT NULL DEFAULT 0 CHECK (store_text IN (0, 1))",
         "ALTER TABLE events ADD COLUMN thresholds TEXT NOT NULL DEFAULT '{}'",
     ),
-    # reliability: the intake inbox; one event per message (an edit updates it: ``revision``, ``text_hash``); an
+    # v3: whether the adapter carried out the action is a typed column (``ActionReport.ok``); action_result keeps
+    # the words. Older rows: the words the adapters used for success mean ok.
+    (
+        "ALTER TABLE events ADD COLUMN action_ok INTEGER CHECK (action_ok IN (0, 1))",
+        "UPDATE events SET action_ok = CASE WHEN action_result IN ('done', 'flagged', 'deleted', 'warned', "
+        "'timed out') THEN 1 ELSE 0 END WHERE action_result IS NOT NULL",
+    ),
+    # v4 (reliability): the intake inbox; one event per message (an edit updates it: ``revision``, ``text_hash``); an
     # action's state so that actions cut short by a crash or failed in an outage are carried out later
     (
         """CREATE TABLE inbox (

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownModelError
+from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
 from bot.core.moderation import ModerationService
-from bot.core.policy import Action
+from bot.core.records import EXCERPT_CHARS, Action, ActionReport
 from bot.core.types import Actor, ChatRef, Message, Task
-from bot.storage import EXCERPT_CHARS, Storage, UnknownEventError
+from bot.storage import Storage
 from tests.fakes.scripted_backend import scripted_classifier, scripted_registry
 
 pytestmark = pytest.mark.asyncio
@@ -267,8 +267,9 @@ async def test_feedback_needs_an_admin_of_the_events_chat(service: ModerationSer
 async def test_action_results_and_stats(service: ModerationService, storage: Storage) -> None:
     warned = await service.handle(msg("stupid"))
     await service.handle(msg("damn"))
-    await service.record_action_result(warned.event_id, "forbidden: missing Manage Messages")
-    assert (await storage.get_event(warned.event_id)).action_result == "forbidden: missing Manage Messages"
+    report = ActionReport(False, "forbidden: missing Manage Messages")
+    await service.record_action_report(warned.event_id, report)
+    assert (await storage.get_event(warned.event_id)).report == report
     stats = await service.stats(CHAT)
     assert stats.model == "scripted-toxic"
     assert dict(stats.by_action) == {"warn": 1, "flag": 1}

@@ -8,8 +8,8 @@ import pytest
 
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.policy import Action, Decision, decide, effective_thresholds
+from bot.core.records import ChatSettings
 from bot.core.types import Actor, ChatRef, Task
-from bot.storage import ChatSettings
 
 CHAT = ChatRef("test", "chat-1")
 DEFAULTS = ChatSettings(chat=CHAT)
@@ -218,13 +218,6 @@ CASES = [
         Action.NONE,
         task=Task.SINGLE_LABEL,
         reason="a single_label model (such as sentiment) never acts",
-    ),
-    Case(
-        "a disabled chat does nothing",
-        scores(threat=0.99),
-        Action.NONE,
-        settings={"enabled": False},
-        reason="moderation is disabled in this chat",
     ),
 ]
 

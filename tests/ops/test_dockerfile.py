@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import STOP_GRACE_SECONDS
 from bot.cli import build_parser
-from bot.cli.run import STOP_GRACE_SECONDS
 from bot.config import Settings
 from tests.ops.dockerfile import Dockerfile, copy_sources, exec_form, ignored, parse, read_ignore
 from tests.ops.helpers import REPO

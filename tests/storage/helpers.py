@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+from bot.core.records import NewEvent
 from bot.core.types import ChatRef
-from bot.storage import NewEvent
 
 CHAT = ChatRef("telegram", "-100123")
 OTHER_CHAT = ChatRef("discord", "987654321")

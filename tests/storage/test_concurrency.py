@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import Storage, StorageBusyError
+from bot.core.errors import StorageBusyError
+from bot.storage import Storage
 from tests.storage.helpers import CHAT, new_event
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,9 @@ import sqlite3
 
 import pytest
 
-from bot.storage import EXCERPT_CHARS, ChatSettings, Storage, UnknownEventError
+from bot.core.errors import UnknownEventError
+from bot.core.records import EXCERPT_CHARS, ActionReport, ChatSettings
+from bot.storage import Storage
 from tests.storage.helpers import CHAT, OTHER_CHAT, new_event
 
 pytestmark = pytest.mark.asyncio
@@ -119,15 +121,16 @@ async def test_feedback_on_an_unknown_event_is_a_clear_error(storage: Storage) -
     with pytest.raises(UnknownEventError, match="no moderation event #404"):
         await storage.record_feedback(404, "admin-1", False, now=1.0)
     with pytest.raises(UnknownEventError):
-        await storage.record_action_result(404, "deleted")
+        await storage.record_action_report(404, ActionReport(True, "deleted"))
 
 
 async def test_action_results_are_stored_and_failures_counted(storage: Storage) -> None:
     ok = await storage.record_event(new_event(action="delete"))
     refused = await storage.record_event(new_event(action="delete"))
-    await storage.record_action_result(ok, "deleted")
-    await storage.record_action_result(refused, "forbidden: missing Manage Messages")
-    assert (await storage.get_event(refused)).action_result == "forbidden: missing Manage Messages"
+    await storage.record_action_report(ok, ActionReport(True, "deleted"))
+    await storage.record_action_report(refused, ActionReport(False, "forbidden: missing Manage Messages"))
+    assert (await storage.get_event(refused)).report == ActionReport(False, "forbidden: missing Manage Messages")
+    assert (await storage.get_event(ok)).report == ActionReport(True, "deleted")
     assert (await storage.stats(CHAT)).action_failures == 1
 
 

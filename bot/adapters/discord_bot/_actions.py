@@ -1,7 +1,8 @@
 """Carry out a moderation decision on Discord and describe what Discord answered.
 
-Every platform failure becomes an ``ActionResult`` (recorded in the moderation log) instead of an exception: a missing
-permission, a message someone already deleted, a member who left or a rate limit must never stop the bot.
+Every platform failure becomes an ``ActionResult`` (its ``report`` is recorded in the moderation log) instead of an
+exception: a missing permission, a message someone already deleted, a member who left or a rate limit must never stop
+the bot.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import timedelta
 import aiohttp
 import discord
 
-from bot.core.policy import Action, Decision
+from bot.core.policy import Decision
+from bot.core.records import Action, ActionReport
 
 _log = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ class ActionResult:
     text: str
     problem: str | None = None
 
+    @property
+    def report(self) -> ActionReport:
+        return ActionReport(ok=self.problem is None, detail=self.text)
+
 
 @dataclass(frozen=True)
 class _Step:
@@ -42,8 +48,7 @@ class _Step:
 async def carry_out(message: discord.Message, decision: Decision) -> ActionResult:
     """Do what ``decision`` says to ``message`` (and its author); every step runs even if an earlier one failed.
 
-    Full success is the storage's word for the action ("deleted", "timed out" ...); otherwise every step's result,
-    joined by "; " (which the log counts as a failure).
+    Full success is the action's word ("deleted", "timed out" ...); otherwise every step's result, joined by "; ".
     """
     steps = _steps(message, decision)
     results = [await _attempt(step) for step in steps]

@@ -26,13 +26,13 @@ from telegram.ext import (
     filters,
 )
 
-from bot.adapters._telegram_actions import FEEDBACK_PREFIX, ActionTaker
-from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_commands import ADMIN_COMMANDS, PUBLIC_COMMANDS, Commands
-from bot.adapters._telegram_convert import PLATFORM
-from bot.adapters._telegram_intake import note_handler_error, poll, process
-from bot.adapters._telegram_moderation import Moderation
-from bot.adapters._telegram_retry import call_api
+from bot.adapters.telegram_bot._actions import FEEDBACK_PREFIX, ActionTaker
+from bot.adapters.telegram_bot._admins import AdminCache
+from bot.adapters.telegram_bot._commands import ADMIN_COMMANDS, PUBLIC_COMMANDS, Commands
+from bot.adapters.telegram_bot._convert import PLATFORM
+from bot.adapters.telegram_bot._intake import note_handler_error, poll, process
+from bot.adapters.telegram_bot._moderation import Moderation
+from bot.adapters.telegram_bot._retry import call_api
 from bot.config import Settings
 from bot.core.moderation import ModerationService
 

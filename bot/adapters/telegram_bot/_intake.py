@@ -17,7 +17,7 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
 
-from bot.adapters._telegram_retry import retry_seconds
+from bot.adapters.telegram_bot._retry import retry_seconds
 from bot.core.intake import InboxEntry, InboxItem, Intake
 
 log = logging.getLogger(__name__)

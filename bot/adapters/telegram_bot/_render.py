@@ -7,10 +7,10 @@ from html import escape
 
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.policy import effective_thresholds
+from bot.core.records import ChatSettings, ChatStats
 from bot.core.registry import ModelSpec
 from bot.core.report import render_telegram_html
 from bot.core.types import Classification
-from bot.storage.records import ChatSettings, ChatStats
 
 MAX_MESSAGE = 4096  # Telegram's limit on a message's text, in characters after entity parsing
 _QUOTE_LIMITS = (None, 1000, 200, 0)  # how much of a long classified text to quote back, tried in order

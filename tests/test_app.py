@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App
-from bot.cli import run as run_module
-from bot.cli.run import CONSOLE, adapters_for, serve_adapters
+from bot.app import CONSOLE, PLATFORMS, App, adapters_for, serve_adapters
 from bot.config import Settings
 from bot.core.moderation import ModerationService
 from bot.core.types import Actor, ChatRef, Message
@@ -25,22 +23,20 @@ from tests.fakes.scripted_backend import scripted_classifier, scripted_registry
     ("tokens", "expected"),
     [
         ({}, [CONSOLE]),
-        ({"DISCORD_TOKEN": "d"}, [("discord", "bot.adapters.discord_bot")]),
-        ({"TELEGRAM_TOKEN": "t"}, [("telegram", "bot.adapters.telegram_bot")]),
-        (
-            {"DISCORD_TOKEN": "d", "TELEGRAM_TOKEN": "t"},
-            [("discord", "bot.adapters.discord_bot"), ("telegram", "bot.adapters.telegram_bot")],
-        ),
+        ({"DISCORD_TOKEN": "d"}, ["discord"]),
+        ({"TELEGRAM_TOKEN": "t"}, ["telegram"]),
+        ({"DISCORD_TOKEN": "d", "TELEGRAM_TOKEN": "t"}, ["discord", "telegram"]),
         ({"DISCORD_TOKEN": "  "}, [CONSOLE]),  # a blank token is no token
     ],
 )
 def test_the_platforms_with_a_token_are_served_else_the_console(
-    tokens: dict[str, str], expected: list[tuple[str, str]], monkeypatch
+    tokens: dict[str, str], expected: list, monkeypatch
 ) -> None:
     for name in ("DISCORD_TOKEN", "TELEGRAM_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     for name, value in tokens.items():
         monkeypatch.setenv(name, value)
+    expected = [item if isinstance(item, tuple) else (item, PLATFORMS[item][1]) for item in expected]
     assert adapters_for(Settings()) == expected
 
 
@@ -120,7 +116,6 @@ async def test_a_failing_adapter_stops_the_others_and_exits_1(build, probe: Prob
 async def test_an_adapter_that_ignores_stop_is_cancelled_after_the_grace_period(
     build, probe: Probe, monkeypatch
 ) -> None:
-    monkeypatch.setattr(run_module, "STOP_GRACE_SECONDS", 0.2)
     cancelled = asyncio.Event()
 
     async def stubborn(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
@@ -133,6 +128,9 @@ async def test_an_adapter_that_ignores_stop_is_cancelled_after_the_grace_period(
         return None
 
     assert (
-        await asyncio.wait_for(serve_adapters(Settings(), [("stubborn", stubborn), ("x", ends)], build=build), 30) == 0
+        await asyncio.wait_for(
+            serve_adapters(Settings(BOT_STOP_GRACE=0.2), [("stubborn", stubborn), ("x", ends)], build=build), 30
+        )
+        == 0
     )
     assert cancelled.is_set() and probe.closed

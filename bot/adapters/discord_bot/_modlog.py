@@ -7,12 +7,12 @@ from typing import Protocol
 
 import discord
 
-from bot.adapters._discord_actions import ActionResult
-from bot.adapters._discord_convert import chat_of
-from bot.adapters._discord_review import review_view
+from bot.adapters.discord_bot._actions import ActionResult
+from bot.adapters.discord_bot._convert import chat_of
+from bot.adapters.discord_bot._review import review_view
 from bot.core.moderation import Outcome
+from bot.core.records import ChatSettings
 from bot.core.types import ChatRef
-from bot.storage.records import ChatSettings
 
 _log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import pytest_asyncio
 from bot.core.classifier import Classifier
 from bot.core.moderation import ModerationService
 from bot.core.registry import load_registry
-from tests.adapters.discord_harness import (
+from tests.adapters.discord_bot.harness import (
     SERVICE_ADMIN,
     TOXIC_TEXT,
     chat,

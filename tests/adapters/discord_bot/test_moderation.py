@@ -13,8 +13,9 @@ import pytest_asyncio
 
 from bot.core.classifier import Classifier
 from bot.core.moderation import ModerationService
+from bot.core.records import ActionReport
 from bot.core.registry import load_registry
-from tests.adapters.discord_harness import (
+from tests.adapters.discord_bot.harness import (
     CLEAN_TEXT,
     SERVICE_ADMIN,
     TOXIC_TEXT,
@@ -83,7 +84,8 @@ async def test_toxic_message_is_deleted_and_logged_and_clean_one_is_not(fake, se
     assert TOXIC_TEXT in embed["description"]
     custom_ids = [c["custom_id"] for row in post["components"] for c in row["components"]]
     [event] = await service.recent_events(room)
-    assert event.message_id == toxic["id"] and event.action == "delete" and event.action_result == "deleted"
+    assert event.message_id == toxic["id"] and event.action == "delete"
+    assert event.report == ActionReport(True, "deleted")
     assert custom_ids == [f"modbot:review:{event.id}:no", f"modbot:review:{event.id}:ok"]
     assert f"event #{event.id}" in embed["footer"]["text"]
 
@@ -103,7 +105,7 @@ async def test_an_edit_re_scores_the_same_event_and_carries_out_the_new_decision
         await fake.wait_for(lambda: len(fake.channel_posts("mod-log")) >= 2)
     events = sorted(await service.recent_events(room), key=lambda event: event.id)
     # one event per message: the edit re-scored it, and the changed decision was carried out
-    assert [(e.message_id, e.action, e.action_result) for e in events] == [(message["id"], "delete", "deleted")]
+    assert [(e.message_id, e.action, e.report.detail) for e in events] == [(message["id"], "delete", "deleted")]
 
 
 async def test_warn_replies_to_the_author_and_flag_reacts(fake, service):
@@ -126,7 +128,7 @@ async def test_warn_replies_to_the_author_and_flag_reacts(fake, service):
         await fake.wait_for(lambda: len(fake.channel_posts("mod-log")) >= 2)
     assert f"<@{fake.guild.users['member']['id']}>" in warning.body["content"]
     assert reaction.status == 204
-    results = {event.message_id: event.action_result for event in await service.recent_events(room)}
+    results = {event.message_id: event.report.detail for event in await service.recent_events(room)}
     assert results == {warned["id"]: "warned", flagged["id"]: "flagged"}
 
 
@@ -149,7 +151,7 @@ async def test_missing_permission_on_delete_is_logged_told_once_and_the_bot_keep
     assert [c.status for c in fake.find_calls("DELETE", MESSAGE.format(id=first["id"]))] == [403]
     notices = [p["content"] for p in fake.channel_posts("mod-log") if p["content"]]
     assert len(notices) == 1 and "missing Manage Messages" in notices[0]
-    results = {event.message_id: event.action_result for event in await service.recent_events(room)}
+    results = {event.message_id: event.report.detail for event in await service.recent_events(room)}
     assert results[first["id"]] == results[second["id"]] == "forbidden: missing Manage Messages"
     assert results[third["id"]] == "deleted"
     assert (await service.stats(room)).action_failures == 2
@@ -167,7 +169,7 @@ async def test_rate_limited_delete_is_retried_after_retry_after(fake, service):
         )
         await fake.wait_for(lambda: fake.channel_posts("mod-log"))
     [event] = await service.recent_events(room)
-    assert event.action_result == "deleted"
+    assert event.report == ActionReport(True, "deleted")
 
 
 @pytest.mark.parametrize(
@@ -185,7 +187,7 @@ async def test_a_vanished_message_or_guild_is_recorded_not_raised(fake, service,
         await fake.wait_for(lambda: len(fake.channel_posts("mod-log")) >= 2)  # the notice and the event
         later = await fake.send_message(CLEAN_TEXT)
         await fake.wait_for_call("DELETE", MESSAGE.format(id=later["id"]))
-    results = {event.message_id: event.action_result for event in await service.recent_events(room)}
+    results = {event.message_id: event.report.detail for event in await service.recent_events(room)}
     assert results[gone["id"]] == recorded
 
 

@@ -7,7 +7,7 @@ from typing import Protocol
 import discord
 from discord import app_commands
 
-from bot.adapters._discord_convert import chat_of
+from bot.adapters.discord_bot._convert import chat_of
 from bot.core.registry import ModelSpec
 from bot.core.report import render_discord, render_raw
 from bot.core.types import ChatRef, Classification

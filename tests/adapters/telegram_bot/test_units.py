@@ -8,10 +8,10 @@ import pytest
 from telegram import ChatMemberMember, ChatMemberOwner, User
 from telegram.error import BadRequest, RetryAfter, TimedOut
 
-from bot.adapters import _telegram_retry
-from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_render import MAX_MESSAGE, mention, split_html
-from bot.adapters._telegram_retry import call_api
+from bot.adapters.telegram_bot import _retry as _telegram_retry
+from bot.adapters.telegram_bot._admins import AdminCache
+from bot.adapters.telegram_bot._render import MAX_MESSAGE, mention, split_html
+from bot.adapters.telegram_bot._retry import call_api
 
 
 def test_split_html_keeps_every_line_and_each_chunk_under_the_limit() -> None:

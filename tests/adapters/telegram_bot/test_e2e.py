@@ -19,14 +19,15 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
-from bot.adapters import _telegram_retry
 from bot.adapters.telegram_bot import TelegramConfigError, serve
+from bot.adapters.telegram_bot import _retry as _telegram_retry
 from bot.config import Settings
 from bot.core.classifier import Classifier
 from bot.core.moderation import ModerationService
+from bot.core.records import ActionReport, EventRecord
 from bot.core.registry import Registry
 from bot.core.types import Actor, ChatRef
-from bot.storage import EventRecord, Storage
+from bot.storage import Storage
 from tests.fakes._telegram_payloads import BOT_ID, BOT_USERNAME, DEFAULT_TOKEN, user
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 from tests.tiny_models import TinyModels
@@ -133,7 +134,7 @@ async def event_of(service: ModerationService, message: dict[str, Any], *, withi
     async with asyncio.timeout(within):
         while True:
             for event in await service.recent_events(CHAT):
-                if event.message_id == str(message["message_id"]) and (event.action == "none" or event.action_result):
+                if event.message_id == str(message["message_id"]) and (event.action == "none" or event.report):
                     return event
             await asyncio.sleep(0.05)
 
@@ -185,8 +186,8 @@ async def test_a_toxic_message_is_deleted_and_its_author_warned(server, bot) -> 
         judged = await event_of(service, admin_message)
         assert judged.action == "none" and "admin" in judged.reason
         assert server.message(GROUP, admin_message["message_id"]) is not None
-        assert (await event_of(service, message)).action_result == "deleted"
-        assert (await event_of(service, photo)).action_result == "deleted"
+        assert (await event_of(service, message)).report == ActionReport(True, "deleted")
+        assert (await event_of(service, photo)).report == ActionReport(True, "deleted")
 
 
 async def test_flag_reacts_and_warn_replies_leaving_the_message(server, bot) -> None:
@@ -195,13 +196,13 @@ async def test_flag_reacts_and_warn_replies_leaving_the_message(server, bot) -> 
         flagged = await server.post_message(GROUP, MEMBER, "you are a bit silly")
         reaction = await server.wait_for("setMessageReaction", lambda p: p["message_id"] == flagged["message_id"])
         assert reaction.params["reaction"] == [{"type": "emoji", "emoji": "👀"}]
-        assert (await event_of(service, flagged)).action_result == "flagged"
+        assert (await event_of(service, flagged)).report == ActionReport(True, "flagged")
 
         await service.set_action(CHAT, SERVICE_ADMIN, "warn")
         warned = await server.post_message(GROUP, MEMBER, "you are so stupid")
         warning = (await reply_to(server, warned)).params
         assert "please keep it civil" in warning["text"] and warning["reply_markup"]["inline_keyboard"]
-        assert (await event_of(service, warned)).action_result == "warned"
+        assert (await event_of(service, warned)).report == ActionReport(True, "warned")
         assert server.message(GROUP, warned["message_id"]) is not None
         assert not server.calls_to("deleteMessage")
 
@@ -216,7 +217,7 @@ async def test_an_edited_old_message_is_warned_when_it_can_no_longer_be_deleted(
         warning = (await reply_to(server, old)).params
         assert "Removed" not in warning["text"], "the message is still there: the warning replies to it"
         event = await event_of(service, old)
-        assert event.action_result == "delete failed: Message can't be deleted for everyone"
+        assert event.report == ActionReport(False, "delete failed: Message can't be deleted for everyone")
         assert not [c for c in server.calls_to("sendMessage") if "need to be an admin" in c.params["text"]]
 
 
@@ -227,7 +228,8 @@ async def test_a_bot_without_admin_rights_tells_the_chat_once(server, bot) -> No
         for text in ("you idiot", "you stupid idiot"):
             message = await server.post_message(GROUP, MEMBER, text)
             await reply_to(server, message)  # warned in reply, since the message stays
-            assert (await event_of(service, message)).action_result == "delete failed: Message can't be deleted"
+            refused = ActionReport(False, "delete failed: Message can't be deleted")
+            assert (await event_of(service, message)).report == refused
         notices = [c for c in server.calls_to("sendMessage") if "need to be an admin" in c.params["text"]]
         assert len(notices) == 1
 
@@ -287,7 +289,7 @@ async def test_not_toxic_from_an_admin_lifts_the_timeout_and_members_cannot_revi
         assert restrict.params["permissions"]["can_send_messages"] is False and restrict.params["until_date"]
         warning = await server.wait_for("sendMessage", lambda p: "muted" in p["text"])
         event = await event_of(service, message)
-        assert event.action_result == "timed out" and event.has_strike
+        assert event.report == ActionReport(True, "timed out") and event.has_strike
         warning_id = warning.result["message_id"]
 
         query = await server.press_button(GROUP, MEMBER, warning_id, f"fb:{event.id}:0")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from telegram import Bot, ChatMember, ChatMemberAdministrator, ChatMemberOwner
 from telegram.error import TelegramError
 
-from bot.adapters._telegram_retry import call_api
+from bot.adapters.telegram_bot._retry import call_api
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
-from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_convert import GROUP_TYPES, actor, chat_ref, is_anonymous_admin, message_text
-from bot.adapters._telegram_render import classification_html, models_html, settings_html, split_html, stats_html
-from bot.adapters._telegram_retry import call_api
+from bot.adapters.telegram_bot._admins import AdminCache
+from bot.adapters.telegram_bot._convert import GROUP_TYPES, actor, chat_ref, is_anonymous_admin, message_text
+from bot.adapters.telegram_bot._render import classification_html, models_html, settings_html, split_html, stats_html
+from bot.adapters.telegram_bot._retry import call_api
 from bot.core.errors import BotError
 from bot.core.moderation import ModerationService
 from bot.core.types import Actor

@@ -11,7 +11,7 @@ from typing import Any, Protocol, cast
 
 import discord
 
-from bot.adapters._discord_convert import chat_of, interaction_actor
+from bot.adapters.discord_bot._convert import chat_of, interaction_actor
 from bot.core.errors import BotError, PermissionDenied
 from bot.core.types import Actor, ChatRef
 

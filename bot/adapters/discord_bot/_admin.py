@@ -5,13 +5,13 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.adapters._discord_classify import model_choices
-from bot.adapters._discord_convert import chat_of
-from bot.adapters._discord_interactions import require_admin, send
+from bot.adapters.discord_bot._classify import model_choices
+from bot.adapters.discord_bot._convert import chat_of
+from bot.adapters.discord_bot._interactions import require_admin, send
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.moderation import ModerationService
+from bot.core.records import CHAT_ACTIONS, ChatSettings, ChatStats
 from bot.core.registry import ModelSpec
-from bot.storage.records import CHAT_ACTIONS, ChatSettings, ChatStats
 
 LABEL_CHOICES = [app_commands.Choice(name=label, value=label) for label in TOXICITY_LABELS]
 ACTION_CHOICES = [app_commands.Choice(name=action, value=action) for action in CHAT_ACTIONS]

@@ -7,11 +7,12 @@ from typing import Protocol
 
 import discord
 
-from bot.adapters._discord_actions import carry_out
-from bot.adapters._discord_convert import to_message
-from bot.adapters._discord_modlog import ModLog
+from bot.adapters.discord_bot._actions import carry_out
+from bot.adapters.discord_bot._convert import to_message
+from bot.adapters.discord_bot._modlog import ModLog
 from bot.core.errors import BotError
 from bot.core.moderation import Outcome
+from bot.core.records import ActionReport
 from bot.core.types import Message
 
 _log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ _log = logging.getLogger(__name__)
 
 class Handler(Protocol):
     async def handle(self, message: Message) -> Outcome: ...
-    async def record_action_result(self, event_id: int, result: str) -> None: ...
+    async def record_action_report(self, event_id: int, report: ActionReport) -> None: ...
 
 
 class Moderator:
@@ -47,7 +48,7 @@ class Moderator:
             return
         result = await carry_out(message, outcome.decision)
         _log.info("event %s: %s -> %s", outcome.event_id, outcome.decision.action, result.text)
-        await self._service.record_action_result(outcome.event_id, result.text)
+        await self._service.record_action_report(outcome.event_id, result.report)
         if result.problem:
             where = getattr(message.channel, "mention", "a channel")
             hint = " Check my role's permissions in that channel." if result.problem.startswith("missing") else ""

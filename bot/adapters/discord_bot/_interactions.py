@@ -8,7 +8,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.adapters._discord_convert import interaction_actor
+from bot.adapters.discord_bot._convert import interaction_actor
 from bot.core.errors import BotError, PermissionDenied
 from bot.core.types import Actor
 

@@ -19,12 +19,12 @@ from telegram import Message as TgMessage
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_convert import author_of
-from bot.adapters._telegram_render import mention
-from bot.adapters._telegram_retry import call_api, describe, is_transient
+from bot.adapters.telegram_bot._admins import AdminCache
+from bot.adapters.telegram_bot._convert import author_of
+from bot.adapters.telegram_bot._render import mention
+from bot.adapters.telegram_bot._retry import call_api, describe, is_transient
 from bot.core.outbox import PendingAction
-from bot.core.policy import Action
+from bot.core.records import Action, ActionReport
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +72,6 @@ class Target:
         return cls(int(action.chat.chat_id), int(action.message_id), int(action.author_id), action.author_name)
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What happened: the words kept in the moderation log; ``transient`` failures are tried again later."""
-
-    text: str
-    transient: bool = False
-
-
 class ActionTaker:
     """Carries out decisions in a chat and says what happened, in the words the moderation log keeps."""
 
@@ -89,17 +81,16 @@ class ActionTaker:
 
     async def carry_out(
         self, bot: Bot, target: Target, action: Action, reason: str, timeout_seconds: int, event_id: int | None
-    ) -> Result:
+    ) -> ActionReport:
         """Do what the decision says to the target message and its author; returns the result to store.
 
-        Full success is one of the storage's ``ACTION_DONE`` words; otherwise the failures, joined by "; ".
+        Full success is the action's word ("deleted" ...); otherwise the failures, joined by "; ".
         """
         if action is Action.NONE:
-            return Result("done")
+            return ActionReport(True, "done")
         if action is Action.FLAG:
-            failure = await self._react(bot, target)
-            return Result(failure.text, failure.transient) if failure else Result("flagged")
-        failures: list[Result | None] = []
+            return await self._react(bot, target) or ActionReport(True, "flagged")
+        failures: list[ActionReport | None] = []
         still_there = True
         if action in (Action.DELETE, Action.TIMEOUT):
             failures.append(await self._delete(bot, target))
@@ -109,9 +100,9 @@ class ActionTaker:
         failures.append(await self._warn(bot, target, action, reason, timeout_seconds, event_id, replied=still_there))
         found = [failure for failure in failures if failure]
         if found:
-            return Result("; ".join(f.text for f in found), transient=any(f.transient for f in found))
-        return Result(
-            {Action.DELETE: "deleted", Action.WARN: "warned", Action.TIMEOUT: "timed out"}.get(action, "done")
+            return ActionReport(False, "; ".join(f.detail for f in found), transient=any(f.transient for f in found))
+        return ActionReport(
+            True, {Action.DELETE: "deleted", Action.WARN: "warned", Action.TIMEOUT: "timed out"}.get(action, "done")
         )
 
     async def lift_restriction(self, bot: Bot, chat_id: int, user_id: int) -> str:
@@ -131,7 +122,7 @@ class ActionTaker:
             return f"restriction not lifted: {error}"
         return "restriction lifted"
 
-    async def _react(self, bot: Bot, target: Target) -> Result | None:
+    async def _react(self, bot: Bot, target: Target) -> ActionReport | None:
         try:
             await call_api(
                 bot.set_message_reaction,
@@ -140,25 +131,25 @@ class ActionTaker:
                 reaction=[ReactionTypeEmoji(FLAG_REACTION)],
             )
         except TelegramError as error:
-            return Result(f"flag failed: {describe(error)}", is_transient(error))
+            return ActionReport(False, f"flag failed: {describe(error)}", transient=is_transient(error))
         return None
 
-    async def _delete(self, bot: Bot, target: Target) -> Result | None:
+    async def _delete(self, bot: Bot, target: Target) -> ActionReport | None:
         try:
             await call_api(bot.delete_message, chat_id=target.chat_id, message_id=target.message_id)
         except (BadRequest, Forbidden) as error:
             if "not found" in str(error).lower():  # gone already (its author, or an earlier attempt): as wanted
                 return None
             await self._check_rights(bot, target.chat_id)
-            return Result(f"delete failed: {error}")
+            return ActionReport(False, f"delete failed: {error}")
         except TelegramError as error:
-            return Result(f"delete failed: {describe(error)}", is_transient(error))
+            return ActionReport(False, f"delete failed: {describe(error)}", transient=is_transient(error))
         self._told_missing_rights.discard(target.chat_id)
         return None
 
-    async def _restrict(self, bot: Bot, target: Target, seconds: int) -> Result | None:
+    async def _restrict(self, bot: Bot, target: Target, seconds: int) -> ActionReport | None:
         if not target.author_id:
-            return Result("not restricted: no author")
+            return ActionReport(False, "not restricted: no author")
         until = dtm.datetime.now(dtm.UTC) + dtm.timedelta(seconds=max(seconds, MIN_RESTRICTION))
         try:
             if target.is_chat:  # a channel cannot be muted: its posts are banned from the chat instead
@@ -173,9 +164,9 @@ class ActionTaker:
                 )
         except (BadRequest, Forbidden) as error:
             await self._check_rights(bot, target.chat_id)
-            return Result(f"restrict failed: {error}")
+            return ActionReport(False, f"restrict failed: {error}")
         except TelegramError as error:
-            return Result(f"restrict failed: {describe(error)}", is_transient(error))
+            return ActionReport(False, f"restrict failed: {describe(error)}", transient=is_transient(error))
         return None
 
     async def _warn(
@@ -188,7 +179,7 @@ class ActionTaker:
         event_id: int | None,
         *,
         replied: bool,
-    ) -> Result | None:
+    ) -> ActionReport | None:
         who = escape(target.author_name) if target.is_chat else mention(target.author_id, target.author_name)
         if action is Action.TIMEOUT:
             head = (
@@ -212,7 +203,7 @@ class ActionTaker:
                 reply_markup=feedback_keyboard(event_id) if event_id is not None else None,
             )
         except TelegramError as error:
-            return Result(f"warning failed: {describe(error)}", is_transient(error))
+            return ActionReport(False, f"warning failed: {describe(error)}", transient=is_transient(error))
         return None
 
     async def _check_rights(self, bot: Bot, chat_id: int) -> None:

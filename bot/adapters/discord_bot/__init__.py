@@ -1,8 +1,8 @@
 """Discord adapter: ``serve()`` runs the bot until ``stop`` is set; ``ModerationBot`` wires events and commands.
 
-The work lives in private modules: ``_discord_moderation`` (messages -> decisions -> actions), ``_discord_actions``
-(what Discord answered), ``_discord_modlog`` and ``_discord_review`` (the mod-log and its buttons),
-``_discord_classify`` and ``_discord_admin`` (slash commands), ``_discord_convert`` (Discord -> core types).
+The work lives in private modules: ``_moderation`` (messages -> decisions -> actions), ``_actions``
+(what Discord answered), ``_modlog`` and ``_review`` (the mod-log and its buttons),
+``_classify`` and ``_admin`` (slash commands), ``_convert`` (Discord -> core types).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot.adapters._discord_admin import register_admin
-from bot.adapters._discord_classify import register_classify
-from bot.adapters._discord_convert import PLATFORM
-from bot.adapters._discord_intake import DiscordIntake
-from bot.adapters._discord_interactions import on_app_command_error
-from bot.adapters._discord_moderation import Moderator
-from bot.adapters._discord_modlog import ModLog
-from bot.adapters._discord_review import ReviewButton
+from bot.adapters.discord_bot._admin import register_admin
+from bot.adapters.discord_bot._classify import register_classify
+from bot.adapters.discord_bot._convert import PLATFORM
+from bot.adapters.discord_bot._intake import DiscordIntake
+from bot.adapters.discord_bot._interactions import on_app_command_error
+from bot.adapters.discord_bot._moderation import Moderator
+from bot.adapters.discord_bot._modlog import ModLog
+from bot.adapters.discord_bot._review import ReviewButton
 from bot.config import Settings
 from bot.core.moderation import ModerationService
 

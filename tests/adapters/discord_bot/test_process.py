@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from bot.config import REPO_ROOT
-from tests.adapters.discord_harness import TOXIC_TEXT, embed_text, option, subcommand
+from tests.adapters.discord_bot.harness import TOXIC_TEXT, embed_text, option, subcommand
 from tests.fakes.discord_server import FakeDiscord
 from tests.tiny_models import TinyModels
 

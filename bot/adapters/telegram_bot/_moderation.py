@@ -11,15 +11,15 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.adapters._telegram_actions import FEEDBACK_PREFIX, ActionTaker, Target
-from bot.adapters._telegram_admins import AdminCache
-from bot.adapters._telegram_convert import actor, author_of, chat_ref, is_anonymous_admin, to_core_message
-from bot.adapters._telegram_intake import current_inbox_id
-from bot.adapters._telegram_retry import call_api
+from bot.adapters.telegram_bot._actions import FEEDBACK_PREFIX, ActionTaker, Target
+from bot.adapters.telegram_bot._admins import AdminCache
+from bot.adapters.telegram_bot._convert import actor, author_of, chat_ref, is_anonymous_admin, to_core_message
+from bot.adapters.telegram_bot._intake import current_inbox_id
+from bot.adapters.telegram_bot._retry import call_api
 from bot.core.errors import BotError
 from bot.core.moderation import ModerationService
 from bot.core.outbox import PendingAction
-from bot.core.policy import Action
+from bot.core.records import Action, ActionReport
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -64,18 +64,18 @@ class Moderation:
             decision.timeout_seconds,
             outcome.event_id,
         )
-        await self._service.record_action_result(outcome.event_id, result.text, transient=result.transient)
-        log.info("chat %s message %s: %s -> %s", message.chat.id, message.message_id, decision.action, result.text)
+        await self._service.record_action_report(outcome.event_id, result)
+        log.info("chat %s message %s: %s -> %s", message.chat.id, message.message_id, decision.action, result.detail)
 
-    async def retry(self, bot: Bot, action: PendingAction) -> tuple[str, bool]:
+    async def retry(self, bot: Bot, action: PendingAction) -> ActionReport:
         """Carry out a stored decision again (cut short by a crash, or failed in an outage)."""
         result = await self._actions.carry_out(
             bot, Target.of_pending(action), Action(action.action), action.reason, action.timeout_seconds,
             action.event_id,
         )  # fmt: skip
         log.info("chat %s message %s: %s (again) -> %s", action.chat.chat_id, action.message_id, action.action,
-                 result.text)  # fmt: skip
-        return result.text, result.transient
+                 result.detail)  # fmt: skip
+        return result
 
     async def on_feedback(self, update: Update, context: Context) -> None:
         """An admin pressed "Not toxic" (undo: clear the strike, lift a timeout) or "Confirm" under a warning."""

@@ -1,17 +1,32 @@
-"""Value types the storage reads and writes: chat settings, moderation events, feedback and statistics."""
+"""The domain's records: chat settings, moderation events and their reports, feedback, statistics, audit entries.
+
+The core declares them; the storage reads and writes them (it implements the core's ``ModerationStore``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from bot.core.types import ChatRef
 
+
+class Action(StrEnum):
+    """What the bot does with a message; a chat configures one of ``CHAT_ACTIONS`` for its acting labels."""
+
+    NONE = "none"
+    FLAG = "flag"
+    DELETE = "delete"
+    WARN = "warn"
+    TIMEOUT = "timeout"
+
+
+CHAT_ACTIONS: tuple[Action, ...] = (Action.FLAG, Action.DELETE, Action.WARN, Action.TIMEOUT)
+# Decisions that count as a strike against the author.
+STRIKE_ACTIONS: frozenset[Action] = frozenset({Action.DELETE, Action.WARN, Action.TIMEOUT})
 # Labels that may trigger an action by default: toxic or obscene alone only flag (friendly swearing is not abuse).
 DEFAULT_ACTING_LABELS: tuple[str, ...] = ("severe_toxic", "threat", "insult", "identity_hate")
-CHAT_ACTIONS: tuple[str, ...] = ("flag", "delete", "warn", "timeout")  # what a chat may configure
-# Results an adapter reports when the platform carried out the action; any other result counts as a failure.
-ACTION_DONE: tuple[str, ...] = ("done", "flagged", "deleted", "warned", "timed out")
 EXCERPT_CHARS = 40  # what is kept of a message when its chat did not opt in to storing text
 
 
@@ -22,7 +37,7 @@ class ChatSettings:
     chat: ChatRef
     model: str | None = None  # None: the registry's default model
     thresholds: Mapping[str, float] = field(default_factory=dict)  # per-label overrides of models.yaml
-    action: str = "warn"  # one of CHAT_ACTIONS
+    action: Action = Action.WARN  # one of CHAT_ACTIONS
     acting_labels: tuple[str, ...] = DEFAULT_ACTING_LABELS
     strike_limit: int = 3  # strikes within the window that escalate to a timeout; 0 never escalates
     strike_window_seconds: int = 24 * 3600
@@ -34,6 +49,18 @@ class ChatSettings:
     store_text: bool = False  # keep whole message text in the log (else an excerpt of EXCERPT_CHARS)
 
 
+@dataclass(frozen=True, slots=True)
+class ActionReport:
+    """What the platform said when an adapter carried out a decision: ``ok`` only when every step succeeded.
+
+    ``detail`` is the words shown to admins ("deleted", "forbidden: missing Manage Messages; warned").
+    """
+
+    ok: bool
+    detail: str
+    transient: bool = False  # failed for a reason that passes (network, 5xx, flood control): carried out again later
+
+
 @dataclass(frozen=True)
 class NewEvent:
     """A moderation decision to log. ``strike`` records a strike for the author in the same transaction."""
@@ -43,7 +70,7 @@ class NewEvent:
     author_id: str
     model: str
     scores: Mapping[str, float]
-    action: str
+    action: Action
     reason: str
     flagged: tuple[str, ...]
     triggered: tuple[str, ...]
@@ -77,7 +104,7 @@ class EventRecord:
     author_id: str
     model: str
     scores: Mapping[str, float]
-    action: str
+    action: Action
     reason: str
     flagged: tuple[str, ...]
     triggered: tuple[str, ...]
@@ -85,7 +112,7 @@ class EventRecord:
     text: str  # the whole text when ``text_stored``, else an excerpt
     text_stored: bool
     timeout_seconds: int
-    action_result: str | None
+    report: ActionReport | None  # None: the adapter has not reported yet
     has_strike: bool
     strike_cleared: bool
     feedback_correct: bool | None  # None: not reviewed

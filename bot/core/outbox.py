@@ -41,6 +41,7 @@ class PendingAction:
     triggered: tuple[str, ...]
     timeout_seconds: int
     attempts: int  # attempts so far
+    place: str | None = None  # where the message is when the chat is wider (a Discord channel of the guild)
 
 
 class ActionStore(Protocol):

@@ -156,9 +156,11 @@ async def due_actions(
 ) -> list[PendingAction]:
     """Actions due by ``now`` (cut short by a crash, or to retry), oldest first, leased to the caller."""
     async with conn.execute(
-        "SELECT id, platform, chat_id, message_id, author_id, author_name, action, reason, triggered, "
-        "timeout_seconds, action_attempts FROM events WHERE platform = ? AND action_state != 'settled' "
-        "AND action_due_at <= ? ORDER BY action_due_at, id LIMIT ?",
+        "SELECT e.id, e.platform, e.chat_id, e.message_id, e.author_id, e.author_name, e.action, e.reason, "
+        "e.triggered, e.timeout_seconds, e.action_attempts, i.chat_id FROM events e "
+        "LEFT JOIN inbox i ON i.platform = e.platform AND i.key = e.message_id "
+        "WHERE e.platform = ? AND e.action_state != 'settled' AND e.action_due_at <= ? "
+        "ORDER BY e.action_due_at, e.id LIMIT ?",
         (platform, now, limit),
     ) as cursor:
         rows = await cursor.fetchall()
@@ -180,6 +182,7 @@ async def due_actions(
             triggered=tuple(json.loads(row[8])),
             timeout_seconds=int(row[9]),
             attempts=int(row[10]),
+            place=row[11],
         )
         for row in rows
     ]

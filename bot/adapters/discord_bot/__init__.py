@@ -21,6 +21,7 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
+from bot.adapters.discord_bot._actions import carry_out, stored_message
 from bot.adapters.discord_bot._admin import register_admin
 from bot.adapters.discord_bot._classify import register_classify
 from bot.adapters.discord_bot._convert import PLATFORM
@@ -31,6 +32,8 @@ from bot.adapters.discord_bot._modlog import ModLog
 from bot.adapters.discord_bot._review import ReviewButton
 from bot.config import Settings
 from bot.core.moderation import ModerationService
+from bot.core.outbox import PendingAction
+from bot.core.records import ActionReport
 
 _log = logging.getLogger(__name__)
 
@@ -84,12 +87,17 @@ class ModerationBot(discord.Client):
             max_messages=settings.discord_catchup_messages,
         )
         self._stop_intake = asyncio.Event()
-        self._intake_task: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
 
     async def setup_hook(self) -> None:
-        self._intake_task = asyncio.create_task(
-            self.inbox.intake.run(self.inbox.process, self._stop_intake, grace=self.grace), name="discord-intake"
-        )
+        self._workers = [
+            asyncio.create_task(
+                self.inbox.intake.run(self.inbox.process, self._stop_intake, grace=self.grace), name="discord-intake"
+            ),
+            asyncio.create_task(
+                self.service.retry_actions(PLATFORM, self._carry_out_again, self._stop_intake), name="discord-retry"
+            ),
+        ]
         register_classify(self.tree, self.service)
         register_admin(self.tree, self.service)
         self.add_dynamic_items(ReviewButton)
@@ -113,9 +121,17 @@ class ModerationBot(discord.Client):
         """Stop intake, finish the messages being moderated (within the grace; the rest stay in the inbox), then
         disconnect."""
         self._stop_intake.set()
-        if self._intake_task is not None:
-            await asyncio.gather(self._intake_task, return_exceptions=True)
+        await asyncio.gather(*self._workers, return_exceptions=True)
         await super().close()
+
+    async def _carry_out_again(self, action: PendingAction) -> ActionReport:
+        """A logged decision whose action a crash cut short, or that failed for a passing reason."""
+        message = await stored_message(self, action)
+        if message is None:
+            return ActionReport(False, "not done: the message's channel is unknown or gone")
+        result = await carry_out(message, action)  # type: ignore[arg-type]
+        _log.info("event %s: %s (again) -> %s", action.event_id, action.action, result.text)
+        return result.report
 
     async def on_ready(self) -> None:
         """Connected (again): what was posted meanwhile is read from each channel's history and moderated."""

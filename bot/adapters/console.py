@@ -98,6 +98,8 @@ class ConsoleChat:
         decision = outcome.decision
         event = f" [event #{outcome.event_id}]" if outcome.event_id is not None else ""
         answer = f"{decision.action}: {decision.reason}{event}"
+        if outcome.notice:
+            answer = f"notice: {outcome.notice}\n{answer}"
         if decision.flagged and outcome.classification is not None:
             answer += "\n" + _indent(render_text(outcome.classification))
         return answer

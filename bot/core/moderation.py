@@ -16,7 +16,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.errors import (
+    BotError,
+    InvalidSettingError,
+    ModelLoadError,
+    PermissionDenied,
+    UnknownEventError,
+    UnknownModelError,
+)
 from bot.core.intake import InboxStore, Intake
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.outbox import MAX_ACTION_ATTEMPTS, ActionRetrier, ActionStore, PendingAction, retry_delay
@@ -49,11 +56,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+MODEL_PROBE = "hello, this is a test message"  # what /model scores before a chat switches to a model
+MIN_THRESHOLD = 0.01  # thresholds are shown with two decimals; below this a label would fire on anything
+BOT_ACTOR = Actor("bot", is_admin=True, display_name="the bot")  # changes the bot makes itself (model fallback)
+
 
 class TextClassifier(Protocol):
     """The part of ``bot.core.classifier.Classifier`` the service uses."""
 
     async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]: ...
+    def loaded_models(self) -> list[str]: ...
 
 
 class ModerationStore(InboxStore, ActionStore, Protocol):
@@ -96,6 +108,7 @@ class Outcome:
     decision: Decision
     classification: Classification | None
     act: bool = False  # the decision is new (not a redelivery) and its action is for the adapter to carry out
+    notice: str | None = None  # to tell the chat's admins (once): e.g. its model failed and the default took over
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,7 @@ class ModerationService:
         self._registry = registry
         self._clock = clock
         # one lock per (chat, author): counting prior strikes and logging the new one must not interleave
+        self._fallback_lock = Lock()
         self._author_locks: weakref.WeakValueDictionary[tuple[str, str, str], Lock] = weakref.WeakValueDictionary()
 
     # messages -----------------------------------------------------------------------------------------------------
@@ -137,7 +151,15 @@ class ModerationService:
         if not message.text.strip():
             return Outcome(None, Decision.none("the message has no text"), None)
         spec = self._registry.get(self._model_name(settings))
-        [classification] = await self._classifier.classify([message.text], spec.name)
+        notice = None
+        try:
+            [classification] = await self._classifier.classify([message.text], spec.name)
+        except ModelLoadError as error:
+            if spec.name == self._registry.default:
+                raise
+            settings, notice = await self._fall_back(message.chat, spec.name, error)
+            spec = self._registry.get(self._registry.default)
+            [classification] = await self._classifier.classify([message.text], spec.name)
         chat, author = message.chat, message.author
         lock = self._author_locks.setdefault((chat.platform, chat.chat_id, author.user_id), Lock())
         async with lock:
@@ -157,7 +179,7 @@ class ModerationService:
                 prior_strikes=prior,
             )
             if not decision.flagged:
-                return Outcome(None, decision, classification)
+                return Outcome(None, decision, classification, notice=notice)
             event = NewEvent(
                 chat=chat,
                 message_id=message.message_id,
@@ -180,7 +202,22 @@ class ModerationService:
             )
             recorded = await self._storage.record_decision(event)
         log.debug("event %d in %s:%s: %s", recorded.event_id, chat.platform, chat.chat_id, decision.action)
-        return Outcome(recorded.event_id, decision, classification, act=recorded.act)
+        return Outcome(recorded.event_id, decision, classification, act=recorded.act, notice=notice)
+
+    async def _fall_back(self, chat: ChatRef, failed: str, error: BotError) -> tuple[ChatSettings, str | None]:
+        """The chat's model cannot be loaded: the chat goes back to the default (audited, by the bot itself), and
+        the admins get a notice, once (the first message to find the model broken changes the setting)."""
+        async with self._fallback_lock:
+            settings = await self._storage.get_settings(chat)
+            if settings.model != failed:
+                return settings, None
+            log.warning("chat %s: model %s failed (%s); back to the default", chat, failed, error)
+            settings = await self._update(chat, BOT_ACTOR, model=None)
+        default = self._registry.default
+        return settings, (
+            f"The model {failed} of this chat cannot be loaded ({error}). Messages are moderated with the default "
+            f"model {default} until an admin chooses another one."
+        )
 
     async def record_action_report(self, event_id: int, report: ActionReport) -> None:
         """What the platform said when the adapter carried out the action.
@@ -202,11 +239,22 @@ class ModerationService:
         retrier = ActionRetrier(self._storage, platform, carry_out, self.record_action_report, clock=self._clock)
         await retrier.run(stop)
 
-    async def classify(self, text: str, *, chat: ChatRef | None = None, model: str | None = None) -> Classification:
-        """Scores of one text with ``model``, else the chat's model, else the default; no policy, nothing logged."""
-        if model is None and chat is not None:
-            model = self._model_name(await self._storage.get_settings(chat))
-        spec = self._registry.get(model or self._registry.default)
+    async def classify(
+        self, text: str, *, chat: ChatRef | None = None, model: str | None = None, actor: Actor | None = None
+    ) -> Classification:
+        """Scores of one text with ``model``, else the chat's model, else the default; no policy, nothing logged.
+
+        A member (``actor`` not an admin) may choose only a model already in memory, the default or the chat's own:
+        loading others costs memory and minutes and would evict the models the chats use.
+        """
+        chat_model = self._model_name(await self._storage.get_settings(chat)) if chat is not None else None
+        if model is not None and actor is not None and not actor.is_admin:
+            name = self._registry.get(model).name
+            allowed = {*self._classifier.loaded_models(), self._registry.default, chat_model}
+            if name not in allowed:
+                loaded = ", ".join(sorted(n for n in allowed if n)) or "none"
+                raise PermissionDenied(f"only admins can load another model; ready now: {loaded}")
+        spec = self._registry.get(model or chat_model or self._registry.default)
         [classification] = await self._classifier.classify([clean_text(text)], spec.name)
         return classification
 
@@ -224,17 +272,22 @@ class ModerationService:
         return self._model_name(settings)
 
     async def set_model(self, chat: ChatRef, actor: Actor, name: str) -> ChatSettings:
+        """Use model ``name`` in the chat, once it has loaded and scored a test message (else nothing changes)."""
         _require_admin(actor, "change the model")
-        self._registry.get(name)  # UnknownModelError lists the known names
-        return await self._update(chat, actor, model=name)
+        spec = self._registry.get(name)  # UnknownModelError lists the known names
+        try:
+            await self._classifier.classify([MODEL_PROBE], spec.name)
+        except BotError as error:
+            raise InvalidSettingError(f"model {spec.name} cannot be used, the chat keeps its model: {error}") from None
+        return await self._update(chat, actor, model=spec.name)
 
     async def set_threshold(self, chat: ChatRef, actor: Actor, label: str, value: float | None) -> ChatSettings:
         """Override the threshold of one label (None: back to the model's threshold)."""
         _require_admin(actor, "change thresholds")
         current = await self._storage.get_settings(chat)
         _check_labels([label], self._labels(current))
-        if value is not None and not (math.isfinite(value) and 0.0 < value <= 1.0):
-            raise InvalidSettingError(f"a threshold must be above 0 and at most 1, got {value}")
+        if value is not None and not (math.isfinite(value) and MIN_THRESHOLD <= value <= 1.0):
+            raise InvalidSettingError(f"a threshold must be between {MIN_THRESHOLD} and 1, got {value:g}")
 
         def change(settings: ChatSettings) -> ChatSettings:
             thresholds = {k: v for k, v in settings.thresholds.items() if k != label}

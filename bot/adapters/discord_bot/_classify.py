@@ -7,16 +7,18 @@ from typing import Protocol
 import discord
 from discord import app_commands
 
-from bot.adapters.discord_bot._convert import chat_of
+from bot.adapters.discord_bot._convert import chat_of, interaction_actor
 from bot.core.registry import ModelSpec
 from bot.core.report import render_discord, render_raw
-from bot.core.types import ChatRef, Classification
+from bot.core.types import Actor, ChatRef, Classification
 
 MAX_TEXT = 4000  # Discord lets a string option hold up to 6000 characters
 
 
 class ClassifyService(Protocol):
-    async def classify(self, text: str, *, chat: ChatRef | None = None, model: str | None = None) -> Classification: ...
+    async def classify(
+        self, text: str, *, chat: ChatRef | None = None, model: str | None = None, actor: Actor | None = None
+    ) -> Classification: ...
     def models(self) -> list[ModelSpec]: ...
 
 
@@ -39,7 +41,7 @@ def register_classify(tree: app_commands.CommandTree, service: ClassifyService) 
     ) -> None:
         await interaction.response.defer(ephemeral=not public, thinking=True)
         chat = chat_of(interaction.guild_id) if interaction.guild_id else None
-        result = await service.classify(text, chat=chat, model=model)
+        result = await service.classify(text, chat=chat, model=model, actor=interaction_actor(interaction))
         embed = classification_embed(result, _display_name(service, result.model), text=text, raw=raw)
         await interaction.followup.send(embed=embed, ephemeral=not public)
 

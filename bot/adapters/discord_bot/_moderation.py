@@ -44,6 +44,8 @@ class Moderator:
         except BotError as error:  # database busy, ...: told once; the message stays in the inbox for another attempt
             await self._modlog.tell_once(message.guild, type(error).__name__, f"Cannot moderate messages: {error}")
             raise
+        if outcome.notice:  # e.g. the server's model failed and the default took over: said once
+            await self._modlog.tell_once(message.guild, f"notice: {outcome.notice}", outcome.notice)
         if not outcome.act or outcome.event_id is None:  # nothing to do, or a redelivery whose action is recorded
             return
         result = await carry_out(message, outcome.decision)

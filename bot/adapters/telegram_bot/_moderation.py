@@ -53,6 +53,8 @@ class Moderation:
         if core_message is None:
             return
         outcome = await self._service.handle(core_message)
+        if outcome.notice:  # e.g. the chat's model failed and the default took over: said once, to the chat
+            await call_api(context.bot.send_message, chat_id=message.chat.id, text=outcome.notice)
         if not outcome.act or outcome.event_id is None:  # nothing to do, or a redelivery whose action is recorded
             return
         decision = outcome.decision

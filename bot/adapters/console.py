@@ -140,7 +140,7 @@ class ConsoleChat:
                 f"action: {settings.action}",
                 f"acting labels: {', '.join(settings.acting_labels) or 'none (everything only flags)'}",
                 "thresholds: "
-                + ", ".join(f"{k} {v:.2f}{'*' if k in settings.thresholds else ''}" for k, v in thresholds.items())
+                + ", ".join(f"{k} {v:.3g}{'*' if k in settings.thresholds else ''}" for k, v in thresholds.items())
                 + "  (* set in this chat)",
                 f"escalation: {escalation}",
                 f"exempt users: {', '.join(sorted(settings.exempt_users)) or 'none'}; "
@@ -162,7 +162,7 @@ class ConsoleChat:
             except ValueError:
                 return f"error: '{raw}' is not a number between 0 and 1"
         settings = await self._service.set_threshold(CONSOLE_CHAT, self._speaker, label, value)
-        shown = f"{settings.thresholds[label]:.2f}" if label in settings.thresholds else "the model's default"
+        shown = f"{settings.thresholds[label]:.3g}" if label in settings.thresholds else "the model's default"
         return f"threshold of {label}: {shown}"
 
     async def _action(self, action: str) -> str:

@@ -57,7 +57,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MODEL_PROBE = "hello, this is a test message"  # what /model scores before a chat switches to a model
-MIN_THRESHOLD = 0.01  # thresholds are shown with two decimals; below this a label would fire on anything
+MIN_THRESHOLD = 1e-6  # below this a threshold is noise (every score passes); 1e-300 is a typo, not a setting
 BOT_ACTOR = Actor("bot", is_admin=True, display_name="the bot")  # changes the bot makes itself (model fallback)
 
 
@@ -287,7 +287,7 @@ class ModerationService:
         current = await self._storage.get_settings(chat)
         _check_labels([label], self._labels(current))
         if value is not None and not (math.isfinite(value) and MIN_THRESHOLD <= value <= 1.0):
-            raise InvalidSettingError(f"a threshold must be between {MIN_THRESHOLD} and 1, got {value:g}")
+            raise InvalidSettingError(f"a threshold must be between {MIN_THRESHOLD:g} and 1, got {value:g}")
 
         def change(settings: ChatSettings) -> ChatSettings:
             thresholds = {k: v for k, v in settings.thresholds.items() if k != label}

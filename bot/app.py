@@ -139,6 +139,7 @@ async def serve_adapters(
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
+    log.info("stopped")
     failed = [task for task in tasks if not task.cancelled() and task.exception() is not None]
     for task in failed:
         error = task.exception()
@@ -146,11 +147,20 @@ async def serve_adapters(
     return EXIT_ADAPTER_FAILED if failed else EXIT_OK
 
 
+def _stopper(stop: asyncio.Event, sig: signal.Signals) -> Callable[[], None]:
+    def on_signal() -> None:
+        if not stop.is_set():
+            log.info("%s: stopping (intake ends, messages in hand finish, the rest wait for the next start)", sig.name)
+        stop.set()
+
+    return on_signal
+
+
 def _on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
     handled = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _stopper(stop, sig))
         except (NotImplementedError, RuntimeError):  # not the main thread, or a platform without signals
             continue
         handled.append(sig)

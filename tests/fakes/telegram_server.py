@@ -394,6 +394,17 @@ class FakeTelegramServer:
         self._chats[chat_id].members[user_id] = "member" if can_send else "restricted"
         return True
 
+    async def _api_banchatsenderchat(self, params: dict[str, Any]) -> bool:
+        chat_id, sender = int(params["chat_id"]), int(params["sender_chat_id"])
+        if not self._bot_is_admin(chat_id):
+            raise _ApiError(400, "Bad Request: not enough rights to ban a sender chat")
+        self._chats[chat_id].members[sender] = "kicked"
+        return True
+
+    async def _api_unbanchatsenderchat(self, params: dict[str, Any]) -> bool:
+        self._chats[int(params["chat_id"])].members.pop(int(params["sender_chat_id"]), None)
+        return True
+
     async def _api_getchatmember(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chats.get(int(params["chat_id"]))
         if chat is None:

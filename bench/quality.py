@@ -51,6 +51,20 @@ CONCURRENT_MESSAGES = 256  # messages in flight through the service at once
 
 
 @dataclass(frozen=True)
+class Scoring:
+    """How texts are scored: the Classifier's batch size (scores of an int8 graph may depend on batch mates)."""
+
+    cache_dir: Path
+    max_batch: int = 64
+
+    def classifier(self, registry: Registry) -> Classifier:
+        return Classifier(registry, max_batch=self.max_batch, cache_size=1)
+
+    def path(self, spec: ModelSpec, data: EvalSet) -> Path:
+        return self.cache_dir / f"{spec.name}-{fingerprint(spec)}-b{self.max_batch}-{data.name}-{data.digest}.pkl"
+
+
+@dataclass(frozen=True)
 class Outcomes:
     """One model on one set: the scores and what the service did with each text."""
 
@@ -116,9 +130,9 @@ def _store(path: Path, answers: list[Classification]) -> None:
     path.write_bytes(pickle.dumps(answers))
 
 
-async def score(classifier: Classifier, spec: ModelSpec, data: EvalSet, cache_dir: Path) -> list[Classification]:
+async def score(classifier: Classifier, spec: ModelSpec, data: EvalSet, scoring: Scoring) -> list[Classification]:
     """The Classifier's answers for every text of ``data``, from the cache when the model and texts are unchanged."""
-    path = cache_dir / f"{spec.name}-{fingerprint(spec)}-{data.name}-{data.digest}.pkl"
+    path = scoring.path(spec, data)
     cached = _cached(path)
     if cached is not None:
         return cached
@@ -161,16 +175,16 @@ async def decide_all(service: ModerationService, spec: ModelSpec, data: EvalSet)
 
 
 async def run_model(
-    spec: ModelSpec, registry: Registry, sets: dict[str, EvalSet], cache_dir: Path
+    spec: ModelSpec, registry: Registry, sets: dict[str, EvalSet], scoring: Scoring
 ) -> dict[str, Outcomes]:
-    classifier = Classifier(registry, max_batch=64, cache_size=1)
+    classifier = scoring.classifier(registry)
     storage = await Storage.open(":memory:")
     replay = Replay()
     outcomes: dict[str, Outcomes] = {}
     try:
         service = ModerationService(replay, storage, registry)
         for name, data in sets.items():
-            answers = await score(classifier, spec, data, cache_dir)
+            answers = await score(classifier, spec, data, scoring)
             replay.add(spec.name, data.texts, answers)
             decisions = await decide_all(service, spec, data)
             outcomes[name] = Outcomes(
@@ -211,7 +225,7 @@ def set_report(data: EvalSet, out: Outcomes) -> dict:
     return report
 
 
-def fp32_delta(model: ModelSpec, registry: Registry, sets: dict[str, EvalSet], cache_dir: Path) -> float | None:
+def fp32_delta(model: ModelSpec, registry: Registry, sets: dict[str, EvalSet], scoring: Scoring) -> float | None:
     """Jigsaw eval's weighted mean ROC-AUC, int8 minus fp32, when the folder ships both graphs."""
     folder = Path(model.source.path)
     if "jigsaw_eval" not in sets or not ((folder / FP32_FILE).is_file() and (folder / INT8_FILE).is_file()):
@@ -222,9 +236,9 @@ def fp32_delta(model: ModelSpec, registry: Registry, sets: dict[str, EvalSet], c
     data = sets["jigsaw_eval"]
 
     async def weighted(spec: ModelSpec) -> float:
-        classifier = Classifier(both, max_batch=64, cache_size=1)
+        classifier = scoring.classifier(both)
         try:
-            answers = await score(classifier, spec, data, cache_dir)
+            answers = await score(classifier, spec, data, scoring)
         finally:
             await classifier.aclose()
         probabilities = np.array([answer.scores for answer in answers], dtype=np.float32)
@@ -245,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-fp32", action="store_true", help="skip the int8 - fp32 comparison")
     parser.add_argument("--out", type=Path, default=Path("bench/results/quality.json"))
     parser.add_argument("--cache-dir", type=Path, default=Path("bench/results/cache"))
+    parser.add_argument(
+        "--max-batch", type=int, default=64, help="the Classifier's batch size (1: each text alone, as in a quiet chat)"
+    )
     args = parser.parse_args(argv)
 
     for folder in (args.model, args.baseline):
@@ -257,16 +274,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         specs["baseline"] = folder_spec("baseline", args.baseline)
     registry = Registry(shipped.path, model.name, specs)
     sets = load_sets(args.data_root, args.sets)
+    if args.max_batch < 1:
+        parser.error("--max-batch must be at least 1")
+    scoring = Scoring(args.cache_dir, args.max_batch)
 
     results: dict[str, dict] = {}
     for name, spec in reversed(specs.items()):
         print(f"{name}: {spec.source}", file=sys.stderr)
-        outcomes = asyncio.run(run_model(spec, registry, sets, args.cache_dir))
+        outcomes = asyncio.run(run_model(spec, registry, sets, scoring))
         results[name] = {set_name: set_report(sets[set_name], out) for set_name, out in outcomes.items()}
-    delta = None if args.no_fp32 else fp32_delta(model, registry, sets, args.cache_dir)
+    delta = None if args.no_fp32 else fp32_delta(model, registry, sets, scoring)
     report = {
         "model": model.name,
         "baseline": str(args.baseline) if args.baseline else None,
+        "max_batch": args.max_batch,
         "columns": list(results),
         "int8_minus_fp32_weighted_roc_auc": delta,
         "targets": targets(results, model.name, delta),

@@ -65,7 +65,7 @@ async def build_app(settings: Settings) -> AsyncIterator[App]:
     Raises ``RegistryError`` for a bad models.yaml and ``StorageError`` for a database that cannot be opened.
     """
     registry = load_registry(settings.models_file)
-    storage = await Storage.open(settings.database_path)
+    storage = await Storage.open(settings.database)
     classifier = build_classifier(settings, registry)
     try:
         yield App(settings, registry, classifier, storage, ModerationService(classifier, storage, registry))

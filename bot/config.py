@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     # where things live
     models_file: Path = Field(default=REPO_ROOT / "models.yaml", alias="BOT_MODELS_FILE")
     database_path: Path = Field(default=Path("data/bot.sqlite3"), alias="BOT_DATABASE")
+    # postgresql://user:password@host/db (several bot processes share it); unset: the SQLite file above
+    database_url: SecretStr | None = Field(default=None, alias="BOT_DATABASE_URL")
     model_cache_dir: Path | None = Field(default=None, alias="BOT_MODEL_CACHE")  # ONNX conversions; HF uses HF_HOME
 
     # classifier tuning
@@ -41,6 +43,9 @@ class Settings(BaseSettings):
     discord_guild_ids: str = Field(default="", alias="DISCORD_GUILD_IDS")  # comma-separated, for fast command sync
     discord_api_base_url: str | None = Field(default=None, alias="DISCORD_API_BASE_URL")
     discord_gateway_url: str | None = Field(default=None, alias="DISCORD_GATEWAY_URL")
+    # sharding: unset -> as many shards as Discord recommends, all in this process
+    discord_shard_count: int | None = Field(default=None, ge=1, alias="DISCORD_SHARD_COUNT")
+    discord_shard_ids: str = Field(default="", alias="DISCORD_SHARD_IDS")  # comma-separated, e.g. "0,1" of the count
 
     # Telegram
     telegram_token: SecretStr | None = Field(default=None, alias="TELEGRAM_TOKEN")
@@ -58,6 +63,51 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
         return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        text = value.get_secret_value().strip() if value is not None else ""
+        if not text:
+            return None
+        scheme = text.split("://", 1)[0] if "://" in text else ""
+        if scheme.split("+", 1)[0] not in ("postgresql", "postgres", "sqlite"):
+            shown = f"{scheme}://..." if scheme else "a value without a scheme"
+            raise ValueError(f"must be postgresql://user:password@host:port/database (or sqlite:///path), not {shown}")
+        return value
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _check_shard_ids(cls, value: str) -> str:
+        parts = [part for part in value.replace(" ", "").split(",") if part]
+        if not all(part.isdigit() for part in parts):
+            raise ValueError(f"must be comma-separated shard numbers such as 0,1, not {value!r}")
+        return ",".join(parts)
+
+    @model_validator(mode="after")
+    def _check_shards(self) -> Settings:
+        ids = self.shard_ids
+        if ids and self.discord_shard_count is None:
+            raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total number of shards)")
+        if ids and self.discord_shard_count is not None and max(ids) >= self.discord_shard_count:
+            raise ValueError(
+                f"DISCORD_SHARD_IDS {self.discord_shard_ids}: each must be below "
+                f"DISCORD_SHARD_COUNT {self.discord_shard_count}"
+            )
+        return self
+
+    @property
+    def shard_ids(self) -> list[int] | None:
+        """The shards this process runs, or None for all of ``discord_shard_count`` (or Discord's recommendation)."""
+        ids = [int(part) for part in self.discord_shard_ids.split(",") if part]
+        return sorted(set(ids)) or None
+
+    @property
+    def database(self) -> str:
+        """What ``Storage.open`` takes: ``BOT_DATABASE_URL`` when set, else the SQLite file ``BOT_DATABASE``."""
+        if self.database_url is not None and self.database_url.get_secret_value().strip():
+            return self.database_url.get_secret_value().strip()
+        return str(self.database_path)
 
     @property
     def guild_ids(self) -> list[int]:

@@ -23,9 +23,11 @@ from bot.config import Settings
 HANDLER_NAME = "bot.logging_setup"  # marks our handler, so a second setup replaces it instead of adding one more
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Chatty at INFO (a line per HTTP request, long polls included): kept at WARNING unless LOG_LEVEL is DEBUG.
-NOISY_LOGGERS = ("httpx", "httpcore", "hpack")
-# Its DEBUG lines repeat every SQL statement with its parameters, message texts included: never below INFO.
+NOISY_LOGGERS = ("httpx", "httpcore", "hpack", "alembic")
+# Their DEBUG lines repeat every SQL statement with its parameters, message texts included: never below INFO.
 PRIVATE_LOGGERS = ("aiosqlite",)
+# SQLAlchemy logs each statement at INFO: never below WARNING.
+SQL_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool")
 
 
 class SecretRedactor(logging.Filter):
@@ -133,6 +135,8 @@ def setup_logging(settings: Settings, *, default_level: str | None = None, strea
         logging.getLogger(name).setLevel(logging.NOTSET if level <= logging.DEBUG else logging.WARNING)
     for name in PRIVATE_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.INFO))
+    for name in SQL_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
 def _variants(secret: str) -> list[str]:

@@ -9,9 +9,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never download
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
+import pytest_asyncio
 
 from bot.core.registry import Registry, load_registry
+from tests.databases import ENGINES, Database, database
 from tests.tiny_models import TinyModels, build_tiny_models
 
 
@@ -24,3 +29,10 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 @pytest.fixture(scope="session")
 def registry(tiny_models: TinyModels) -> Registry:
     return load_registry(tiny_models.models_yaml)
+
+
+@pytest_asyncio.fixture(params=ENGINES)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """An empty database on each engine: SQLite, and PostgreSQL in a schema of its own (see tests/databases.py)."""
+    async with database(request.param, tmp_path) as fresh:
+        yield fresh

@@ -34,15 +34,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "zeros. Only events whose chat stored the whole text are written.",
     )
     parser.add_argument("out", type=Path, metavar="OUT.csv", help="the CSV file to write (replaced if it exists)")
-    parser.add_argument("--database", type=Path, default=None, help="the database (default: $BOT_DATABASE)")
+    parser.add_argument(
+        "--database", default=None, help="SQLite file or postgresql:// URL (default: BOT_DATABASE_URL or BOT_DATABASE)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    database = args.database or load_cli_settings().database_path
-    if not Path(database).is_file():
+    database = str(args.database) if args.database else load_cli_settings().database
+    if "://" not in database and not Path(database).is_file():
         raise CliError(f"no database at {database} (set BOT_DATABASE or pass --database)", EXIT_USAGE)
-    events = asyncio.run(_reviewed(Path(database)))
+    events = asyncio.run(_reviewed(database))
     rows = [jigsaw_row(event) for event in events if event.text_stored]
     skipped = len(events) - len(rows)
     write_csv(args.out, rows)
@@ -77,7 +79,7 @@ def write_csv(path: Path, rows: Iterable[dict[str, str | int]]) -> None:
         raise
 
 
-async def _reviewed(database: Path) -> list[EventRecord]:
+async def _reviewed(database: str) -> list[EventRecord]:
     from bot.core.errors import StorageError
     from bot.storage import Storage
 

@@ -79,35 +79,28 @@ async def check_all(
     settings: Settings, registry: Registry, *, model: bool = True, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 ) -> list[Check]:
     """The database check, then (unless ``model`` is False) the default model check."""
-    checks = [await check_database(settings.database_path, lock_timeout=lock_timeout)]
+    checks = [await check_database(settings.database, lock_timeout=lock_timeout)]
     if model:
         checks.append(await check_default_model(settings, registry))
     return checks
 
 
-async def check_database(path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Check:
-    """Open (and migrate) the database like the bot does, then take and release the write lock."""
-    import sqlite3
-
-    import aiosqlite
-
+async def check_database(target: str | Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Check:
+    """Open (and migrate) the database like the bot does, then check that it takes writes (changing nothing)."""
     from bot.core.errors import StorageError
     from bot.storage import Storage
 
     try:
-        storage = await Storage.open(path, busy_timeout=min(lock_timeout, 5.0), lock_timeout=lock_timeout)
+        storage = await Storage.open(target, busy_timeout=min(lock_timeout, 5.0), lock_timeout=lock_timeout)
     except StorageError as error:
         return Check(False, f"database: {error}", EXIT_DATABASE)
-    await storage.close()
     try:
-        # BEGIN IMMEDIATE takes SQLite's write lock (waiting for the bot's writes to end): it fails on a read-only
-        # file or folder, yet changes nothing.
-        async with aiosqlite.connect(str(path), timeout=lock_timeout, isolation_level=None) as conn:
-            await conn.execute("BEGIN IMMEDIATE")
-            await conn.execute("ROLLBACK")
-    except sqlite3.Error as error:
-        return Check(False, f"database {path} is not writable: {error}", EXIT_DATABASE)
-    return Check(True, f"database {path} writable")
+        await storage.check_writable()
+    except StorageError as error:
+        return Check(False, f"database {storage.name} is not writable: {error}", EXIT_DATABASE)
+    finally:
+        await storage.close()
+    return Check(True, f"database {storage.name} writable")
 
 
 async def check_default_model(settings: Settings, registry: Registry) -> Check:

@@ -10,11 +10,10 @@ import dataclasses
 import logging
 import math
 import time
-import weakref
 from asyncio import Event, Lock
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from bot.core.errors import (
     BotError,
@@ -55,6 +54,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MODEL_PROBE = "hello, this is a test message"  # what /model scores before a chat switches to a model
 MIN_THRESHOLD = 1e-6  # below this a threshold is noise (every score passes); 1e-300 is a typo, not a setting
@@ -84,7 +84,21 @@ class ModerationStore(InboxStore, ActionStore, Protocol):
     ) -> ChatSettings: ...
     async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]: ...
     async def record_event(self, event: NewEvent) -> int: ...
-    async def record_decision(self, event: NewEvent) -> Recorded: ...
+    async def record_decision(
+        self,
+        chat: ChatRef,
+        author_id: str,
+        *,
+        since: float,
+        decide: Callable[[int], tuple[T, NewEvent | None]],
+        excluding: str | None = None,
+    ) -> tuple[T, Recorded | None]:
+        """In one transaction that excludes every other one for (chat, author), in any process: count the author's
+        strikes since ``since`` (but for message ``excluding``: an edit), call ``decide`` with that count, and log the
+        decision it returns once per message (a redelivery changes nothing; an edit updates the message's event),
+        with its strike and its inbox row done."""
+        ...
+
     async def count_strikes(
         self, chat: ChatRef, author_id: str, *, since: float, excluding: str | None = None
     ) -> int: ...
@@ -137,9 +151,7 @@ class ModerationService:
         self._storage = storage
         self._registry = registry
         self._clock = clock
-        # one lock per (chat, author): counting prior strikes and logging the new one must not interleave
-        self._fallback_lock = Lock()
-        self._author_locks: weakref.WeakValueDictionary[tuple[str, str, str], Lock] = weakref.WeakValueDictionary()
+        self._fallback_lock = Lock()  # a broken chat model is replaced (and the admins told) once
 
     # messages -----------------------------------------------------------------------------------------------------
 
@@ -161,15 +173,11 @@ class ModerationService:
             spec = self._registry.get(self._registry.default)
             [classification] = await self._classifier.classify([message.text], spec.name)
         chat, author = message.chat, message.author
-        lock = self._author_locks.setdefault((chat.platform, chat.chat_id, author.user_id), Lock())
-        async with lock:
-            now = self._clock()
-            prior = 0
-            if spec.is_toxicity:
-                since = now - settings.strike_window_seconds
-                excluding = message.message_id if message.revision else None  # an edit is not a second strike
-                prior = await self._storage.count_strikes(chat, author.user_id, since=since, excluding=excluding)
-            decision = decide(
+        now = self._clock()
+        since = now - settings.strike_window_seconds
+
+        def decide_with(prior: int) -> Decision:
+            return decide(
                 classification.as_dict(),
                 settings,
                 author=author,
@@ -178,29 +186,44 @@ class ModerationService:
                 model_thresholds=spec.thresholds,
                 prior_strikes=prior,
             )
-            if not decision.flagged:
-                return Outcome(None, decision, classification, notice=notice)
+
+        # whether a message is flagged never depends on prior strikes: clean messages need no write transaction
+        decision = decide_with(0)
+        if not decision.flagged:
+            return Outcome(None, decision, classification, notice=notice)
+
+        def logged(prior: int) -> tuple[Decision, NewEvent]:
+            final = decide_with(prior if spec.is_toxicity else 0)
             event = NewEvent(
                 chat=chat,
                 message_id=message.message_id,
                 author_id=author.user_id,
                 model=spec.name,
                 scores=classification.as_dict(),
-                action=decision.action,
-                reason=decision.reason,
-                flagged=decision.flagged,
-                triggered=decision.triggered,
-                thresholds=decision.thresholds,
+                action=final.action,
+                reason=final.reason,
+                flagged=final.flagged,
+                triggered=final.triggered,
+                thresholds=final.thresholds,
                 text=message.text,
                 store_text=settings.store_text,
                 created_at=now,
-                strike=decision.is_strike,
-                timeout_seconds=decision.timeout_seconds,
+                strike=final.is_strike,
+                timeout_seconds=final.timeout_seconds,
                 revision=message.revision,
                 author_name=author.display_name,
                 inbox_id=message.inbox_id,
             )
-            recorded = await self._storage.record_decision(event)
+            return final, event
+
+        # counting prior strikes and logging the new one is one transaction under the (chat, author) lock, so
+        # concurrent messages of one author, in this process or another, each see the strikes before them; an edit
+        # does not count the strike its own message already has
+        excluding = message.message_id if message.revision else None
+        decision, recorded = await self._storage.record_decision(
+            chat, author.user_id, since=since, decide=logged, excluding=excluding
+        )
+        assert recorded is not None
         log.debug("event %d in %s:%s: %s", recorded.event_id, chat.platform, chat.chat_id, decision.action)
         return Outcome(recorded.event_id, decision, classification, act=recorded.act, notice=notice)
 
@@ -287,7 +310,9 @@ class ModerationService:
         current = await self._storage.get_settings(chat)
         _check_labels([label], self._labels(current))
         if value is not None and not (math.isfinite(value) and MIN_THRESHOLD <= value <= 1.0):
-            raise InvalidSettingError(f"a threshold must be between {MIN_THRESHOLD:g} and 1, got {value:g}")
+            raise InvalidSettingError(
+                f"a threshold must be above 0 (at least {MIN_THRESHOLD:g}) and at most 1, got {value:g}"
+            )
 
         def change(settings: ChatSettings) -> ChatSettings:
             thresholds = {k: v for k, v in settings.thresholds.items() if k != label}

@@ -1,6 +1,7 @@
-"""aiosqlite storage of the core's records: it implements ``bot.core.moderation.ModerationStore``; migrations."""
+"""The core's ``ModerationStore`` on SQLite (default) or PostgreSQL: one SQLAlchemy Core query layer for both engines,
+Alembic migrations (``migrations/``) at start. Only ``bot.app`` and ``bot.cli`` know this package."""
 
 from bot.storage.database import Storage
-from bot.storage.schema import SCHEMA_VERSION
+from bot.storage.migrate import head_revision
 
-__all__ = ["SCHEMA_VERSION", "Storage"]
+__all__ = ["Storage", "head_revision"]

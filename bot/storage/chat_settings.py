@@ -1,4 +1,4 @@
-"""SQL for per-chat settings and the admin audit log (called by ``Storage`` inside its transactions)."""
+"""Queries of per-chat settings and the admin audit log (run by ``Storage`` inside its transactions)."""
 
 from __future__ import annotations
 
@@ -6,65 +6,61 @@ import json
 from dataclasses import fields
 from typing import Any
 
-import aiosqlite
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.records import Action, AuditEntry, ChatSettings
 from bot.core.types import ChatRef
+from bot.storage.queries import upsert
+from bot.storage.tables import audit_log as audit_table
+from bot.storage.tables import chat_settings as table
 
-_COLUMNS = (
-    "model, thresholds, action, acting_labels, strike_limit, strike_window_seconds, timeout_seconds, "
-    "exempt_users, exempt_roles, log_channel, enabled, store_text"
-)
+_KEY = ("platform", "chat_id")
 
 
-async def load(conn: aiosqlite.Connection, chat: ChatRef) -> ChatSettings:
+async def load(conn: AsyncConnection, chat: ChatRef) -> ChatSettings:
     """The chat's settings, or the defaults when it never changed any."""
-    query = f"SELECT {_COLUMNS} FROM chat_settings WHERE platform = ? AND chat_id = ?"  # noqa: S608 - constant columns
-    async with conn.execute(query, (chat.platform, chat.chat_id)) as cursor:
-        row = await cursor.fetchone()
+    query = select(table).where(table.c.platform == chat.platform, table.c.chat_id == chat.chat_id)
+    row = (await conn.execute(query)).mappings().first()
     if row is None:
         return ChatSettings(chat=chat)
     return ChatSettings(
         chat=chat,
-        model=row[0],
-        thresholds={str(label): float(value) for label, value in json.loads(row[1]).items()},
-        action=Action(row[2]),
-        acting_labels=tuple(json.loads(row[3])),
-        strike_limit=int(row[4]),
-        strike_window_seconds=int(row[5]),
-        timeout_seconds=int(row[6]),
-        exempt_users=frozenset(json.loads(row[7])),
-        exempt_roles=frozenset(json.loads(row[8])),
-        log_channel=row[9],
-        enabled=bool(row[10]),
-        store_text=bool(row[11]),
+        model=row["model"],
+        thresholds={str(label): float(value) for label, value in json.loads(row["thresholds"]).items()},
+        action=Action(row["action"]),
+        acting_labels=tuple(json.loads(row["acting_labels"])),
+        strike_limit=int(row["strike_limit"]),
+        strike_window_seconds=int(row["strike_window_seconds"]),
+        timeout_seconds=int(row["timeout_seconds"]),
+        exempt_users=frozenset(json.loads(row["exempt_users"])),
+        exempt_roles=frozenset(json.loads(row["exempt_roles"])),
+        log_channel=row["log_channel"],
+        enabled=bool(row["enabled"]),
+        store_text=bool(row["store_text"]),
     )
 
 
-async def save(conn: aiosqlite.Connection, settings: ChatSettings, *, now: float) -> None:
-    """Insert or replace the chat's row."""
-    values = (
-        settings.chat.platform,
-        settings.chat.chat_id,
-        settings.model,
-        json.dumps(dict(sorted(settings.thresholds.items()))),
-        settings.action,
-        json.dumps(list(settings.acting_labels)),
-        settings.strike_limit,
-        settings.strike_window_seconds,
-        settings.timeout_seconds,
-        json.dumps(sorted(settings.exempt_users)),
-        json.dumps(sorted(settings.exempt_roles)),
-        settings.log_channel,
-        int(settings.enabled),
-        int(settings.store_text),
-        now,
-    )
-    await conn.execute(
-        f"INSERT OR REPLACE INTO chat_settings (platform, chat_id, {_COLUMNS}, updated_at) "  # noqa: S608
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        values,
-    )
+async def save(conn: AsyncConnection, settings: ChatSettings, *, now: float) -> None:
+    """Insert or update the chat's row."""
+    values = {
+        "platform": settings.chat.platform,
+        "chat_id": settings.chat.chat_id,
+        "model": settings.model,
+        "thresholds": json.dumps(dict(sorted(settings.thresholds.items()))),
+        "action": str(settings.action),
+        "acting_labels": json.dumps(list(settings.acting_labels)),
+        "strike_limit": settings.strike_limit,
+        "strike_window_seconds": settings.strike_window_seconds,
+        "timeout_seconds": settings.timeout_seconds,
+        "exempt_users": json.dumps(sorted(settings.exempt_users)),
+        "exempt_roles": json.dumps(sorted(settings.exempt_roles)),
+        "log_channel": settings.log_channel,
+        "enabled": int(settings.enabled),
+        "store_text": int(settings.store_text),
+        "updated_at": now,
+    }
+    await conn.execute(upsert(conn, table, values, key=_KEY))
 
 
 def changes(old: ChatSettings, new: ChatSettings) -> list[tuple[str, Any, Any]]:
@@ -77,29 +73,35 @@ def changes(old: ChatSettings, new: ChatSettings) -> list[tuple[str, Any, Any]]:
 
 
 async def record_audit(
-    conn: aiosqlite.Connection, chat: ChatRef, actor_id: str, diff: list[tuple[str, Any, Any]], *, now: float
+    conn: AsyncConnection, chat: ChatRef, actor_id: str, diff: list[tuple[str, Any, Any]], *, now: float
 ) -> None:
-    await conn.executemany(
-        "INSERT INTO audit_log (created_at, platform, chat_id, actor_id, setting, old_value, new_value) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (now, chat.platform, chat.chat_id, actor_id, name, json.dumps(old), json.dumps(new))
-            for name, old, new in diff
-        ],
-    )
+    rows = [
+        {
+            "created_at": now,
+            "platform": chat.platform,
+            "chat_id": chat.chat_id,
+            "actor_id": actor_id,
+            "setting": name,
+            "old_value": json.dumps(old),
+            "new_value": json.dumps(new),
+        }
+        for name, old, new in diff
+    ]
+    await conn.execute(audit_table.insert(), rows)
 
 
-async def audit_log(conn: aiosqlite.Connection, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]:
+async def audit_log(conn: AsyncConnection, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]:
     """The chat's most recent admin changes, newest first."""
-    async with conn.execute(
-        "SELECT created_at, actor_id, setting, old_value, new_value FROM audit_log "
-        "WHERE platform = ? AND chat_id = ? ORDER BY id DESC LIMIT ?",
-        (chat.platform, chat.chat_id, limit),
-    ) as cursor:
-        rows = await cursor.fetchall()
+    c = audit_table.c
+    query = (
+        select(c.created_at, c.actor_id, c.setting, c.old_value, c.new_value)
+        .where(c.platform == chat.platform, c.chat_id == chat.chat_id)
+        .order_by(c.id.desc())
+        .limit(limit)
+    )
     return [
         AuditEntry(created_at=row[0], chat=chat, actor_id=row[1], setting=row[2], old=_load(row[3]), new=_load(row[4]))
-        for row in rows
+        for row in await conn.execute(query)
     ]
 
 

@@ -1,319 +1,320 @@
-"""SQL for the moderation log: events, strikes, feedback and their statistics (run by ``Storage``)."""
+"""Queries of the moderation log: events, strikes, feedback and their statistics (run by ``Storage``)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
-import aiosqlite
+from sqlalchemy import Row, Select, func, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.errors import UnknownEventError
 from bot.core.outbox import PendingAction
 from bot.core.records import Action, ActionReport, ChatStats, EventRecord, NewEvent, Recorded, excerpt
 from bot.core.types import ChatRef
-from bot.storage import inbox
+from bot.storage import inbox as inbox_rows
+from bot.storage.queries import json_array_elements, upsert
+from bot.storage.tables import events, feedback, inbox, strikes
 
-_SELECT_EVENT = """
-SELECT e.id, e.created_at, e.platform, e.chat_id, e.message_id, e.author_id, e.model, e.scores, e.action, e.reason,
-       e.flagged, e.triggered, e.thresholds, e.text, e.text_stored, e.timeout_seconds, e.action_ok, e.action_result,
-       s.id IS NOT NULL, s.cleared_at IS NOT NULL, f.correct
-FROM events e
-LEFT JOIN strikes s ON s.event_id = e.id
-LEFT JOIN feedback f ON f.event_id = e.id
-"""
+_EVENT: Select[Any] = (
+    select(
+        events,
+        strikes.c.id.is_not(None).label("has_strike"),
+        strikes.c.cleared_at.is_not(None).label("strike_cleared"),
+        feedback.c.correct,
+    )
+    .outerjoin(strikes, strikes.c.event_id == events.c.id)
+    .outerjoin(feedback, feedback.c.event_id == events.c.id)
+)
 
 
-async def record(conn: aiosqlite.Connection, event: NewEvent, *, lease: float) -> Recorded:
+async def record(conn: AsyncConnection, event: NewEvent, *, lease: float) -> Recorded:
     """Log the decision on a message once: a new event (and its strike), or the update of the message's event.
 
     A redelivery (same text, or a revision not newer than the stored one) changes nothing. An edit re-scores the same
     event: the decision may change, a strike is added if the message had none (never a second one). The inbox row
-    is marked done in the same transaction. ``act``: the decision is new and has an action to carry out.
+    is marked done in the same transaction. ``act``: the decision is new and has an action to carry out, due
+    ``lease`` seconds later unless its report comes first (a crash in between leaves it to ``due_actions``).
     """
     digest = hashlib.sha256(event.text.encode("utf-8", "replace")).hexdigest()
-    async with conn.execute(
-        "SELECT id, revision, text_hash, action FROM events WHERE platform = ? AND chat_id = ? AND message_id = ?",
-        (event.chat.platform, event.chat.chat_id, event.message_id),
-    ) as cursor:
-        existing = await cursor.fetchone()
+    e = events.c
+    existing = (
+        await conn.execute(
+            select(e.id, e.revision, e.text_hash, e.action).where(
+                e.platform == event.chat.platform, e.chat_id == event.chat.chat_id, e.message_id == event.message_id
+            )
+        )
+    ).first()
     acting = str(event.action) != "none"
     changed = True
     if existing is None:
         event_id = await _insert(conn, event, digest, due_at=event.created_at + lease if acting else None)
         act = acting
-    elif event.revision <= existing[1] or digest == existing[2]:
-        event_id, act, changed = int(existing[0]), False, False
+    elif event.revision <= existing.revision or digest == existing.text_hash:
+        event_id, act, changed = int(existing.id), False, False
     else:
-        event_id = int(existing[0])
-        act = acting and str(event.action) != existing[3]
-        await _update(conn, event_id, event, digest, due_at=event.created_at + lease if act else None)
+        event_id = int(existing.id)
+        act = acting and str(event.action) != existing.action
+        due_at = event.created_at + lease if act else None
+        values = _values(event) | {"text_hash": digest}
+        if due_at is not None:  # the changed decision is carried out again
+            values |= {"action_state": "pending", "action_attempts": 0, "action_due_at": due_at}
+        await conn.execute(update(events).where(e.id == event_id).values(values))
     if event.strike and changed:
-        await conn.execute(
-            "INSERT INTO strikes (event_id, platform, chat_id, author_id, created_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (event_id) DO NOTHING",
-            (event_id, event.chat.platform, event.chat.chat_id, event.author_id, event.created_at),
-        )
+        has_strike = (await conn.execute(select(strikes.c.id).where(strikes.c.event_id == event_id))).first()
+        if has_strike is None:
+            await conn.execute(
+                strikes.insert().values(
+                    event_id=event_id,
+                    platform=event.chat.platform,
+                    chat_id=event.chat.chat_id,
+                    author_id=event.author_id,
+                    created_at=event.created_at,
+                )
+            )
     if event.inbox_id is not None:
-        await inbox.done(conn, event.inbox_id, now=event.created_at)
+        await inbox_rows.done(conn, event.inbox_id, now=event.created_at)
     return Recorded(event_id, act)
 
 
-async def insert(conn: aiosqlite.Connection, event: NewEvent) -> int:
+async def insert(conn: AsyncConnection, event: NewEvent) -> int:
     """Log the event (and its strike) as ``record`` does; return the event id."""
     return (await record(conn, event, lease=0.0)).event_id
 
 
-def _values(event: NewEvent) -> tuple:
-    text = event.text if event.store_text else excerpt(event.text)
-    return (
-        event.model,
-        json.dumps({label: round(float(score), 6) for label, score in event.scores.items()}),
-        str(event.action),
-        event.reason,
-        json.dumps(list(event.flagged)),
-        json.dumps(list(event.triggered)),
-        json.dumps(dict(event.thresholds)),
-        text,
-        int(event.store_text),
-        event.timeout_seconds,
-        event.revision,
-    )
+def _values(event: NewEvent) -> dict[str, Any]:
+    """The columns a decision sets (text only when the chat opted in, else an excerpt)."""
+    return {
+        "model": event.model,
+        "scores": json.dumps({label: round(float(score), 6) for label, score in event.scores.items()}),
+        "action": str(event.action),
+        "reason": event.reason,
+        "flagged": json.dumps(list(event.flagged)),
+        "triggered": json.dumps(list(event.triggered)),
+        "thresholds": json.dumps(dict(event.thresholds)),
+        "text": event.text if event.store_text else excerpt(event.text),
+        "text_stored": int(event.store_text),
+        "timeout_seconds": event.timeout_seconds,
+        "revision": event.revision,
+    }
 
 
-async def _insert(conn: aiosqlite.Connection, event: NewEvent, digest: str, *, due_at: float | None) -> int:
-    cursor = await conn.execute(
-        "INSERT INTO events (created_at, platform, chat_id, message_id, author_id, author_name, model, scores, "
-        "action, reason, flagged, triggered, thresholds, text, text_stored, timeout_seconds, revision, text_hash, "
-        "action_state, action_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            event.created_at,
-            event.chat.platform,
-            event.chat.chat_id,
-            event.message_id,
-            event.author_id,
-            event.author_name,
-            *_values(event),
-            digest,
-            "settled" if due_at is None else "pending",
-            due_at,
-        ),
-    )
-    event_id = cursor.lastrowid
-    await cursor.close()
-    return int(event_id)
-
-
-async def _update(
-    conn: aiosqlite.Connection, event_id: int, event: NewEvent, digest: str, *, due_at: float | None
-) -> None:
-    """An edit: the new scores and decision replace the old ones; its action is due again when it changed."""
-    await conn.execute(
-        "UPDATE events SET model = ?, scores = ?, action = ?, reason = ?, flagged = ?, triggered = ?, thresholds = ?, "
-        "text = ?, text_stored = ?, timeout_seconds = ?, revision = ?, text_hash = ?, "
-        "action_state = CASE WHEN ? IS NULL THEN action_state ELSE 'pending' END, "
-        "action_attempts = CASE WHEN ? IS NULL THEN action_attempts ELSE 0 END, "
-        "action_due_at = COALESCE(?, action_due_at) WHERE id = ?",
-        (*_values(event), digest, due_at, due_at, due_at, event_id),
-    )
+async def _insert(conn: AsyncConnection, event: NewEvent, digest: str, *, due_at: float | None) -> int:
+    values = _values(event) | {
+        "created_at": event.created_at,
+        "platform": event.chat.platform,
+        "chat_id": event.chat.chat_id,
+        "message_id": event.message_id,
+        "author_id": event.author_id,
+        "author_name": event.author_name,
+        "text_hash": digest,
+        "action_state": "settled" if due_at is None else "pending",
+        "action_due_at": due_at,
+    }
+    return int((await conn.execute(events.insert().values(values).returning(events.c.id))).scalar_one())
 
 
 async def count_strikes(
-    conn: aiosqlite.Connection, chat: ChatRef, author_id: str, *, since: float, excluding: str | None = None
+    conn: AsyncConnection, chat: ChatRef, author_id: str, *, since: float, excluding: str | None = None
 ) -> int:
     """Uncleared strikes of the author in the chat since ``since``, but for the one of message ``excluding``."""
-    async with conn.execute(
-        "SELECT COUNT(*) FROM strikes s JOIN events e ON e.id = s.event_id WHERE s.platform = ? AND s.chat_id = ? "
-        "AND s.author_id = ? AND s.created_at >= ? AND s.cleared_at IS NULL AND e.message_id IS NOT ?",
-        (chat.platform, chat.chat_id, author_id, since, excluding),
-    ) as cursor:
-        row = await cursor.fetchone()
-    return int(row[0])
+    c = strikes.c
+    query = select(func.count()).where(
+        c.platform == chat.platform,
+        c.chat_id == chat.chat_id,
+        c.author_id == author_id,
+        c.created_at >= since,
+        c.cleared_at.is_(None),
+    )
+    if excluding is not None:
+        query = query.join(events, events.c.id == c.event_id).where(events.c.message_id != excluding)
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def set_action_report(
-    conn: aiosqlite.Connection, event_id: int, report: ActionReport, *, retry_at: float | None = None
+    conn: AsyncConnection, event_id: int, report: ActionReport, *, retry_at: float | None = None
 ) -> None:
     """What the platform answered; with ``retry_at`` the action is due again then, else it is settled."""
-    cursor = await conn.execute(
-        "UPDATE events SET action_ok = ?, action_result = ?, action_attempts = action_attempts + 1, "
-        "action_state = CASE WHEN ? IS NULL THEN 'settled' ELSE 'retry' END, action_due_at = ? WHERE id = ?",
-        (int(report.ok), report.detail, retry_at, retry_at, event_id),
-    )
-    if cursor.rowcount == 0:
+    e = events.c
+    values = {
+        "action_ok": int(report.ok),
+        "action_result": report.detail,
+        "action_attempts": e.action_attempts + 1,
+        "action_state": "settled" if retry_at is None else "retry",
+        "action_due_at": retry_at,
+    }
+    done = await conn.execute(update(events).where(e.id == event_id).values(values))
+    if done.rowcount == 0:
         raise UnknownEventError(event_id)
 
 
-async def action_attempts(conn: aiosqlite.Connection, event_id: int) -> int:
-    async with conn.execute("SELECT action_attempts FROM events WHERE id = ?", (event_id,)) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
+async def action_attempts(conn: AsyncConnection, event_id: int) -> int:
+    value = (await conn.execute(select(events.c.action_attempts).where(events.c.id == event_id))).scalar()
+    if value is None:
         raise UnknownEventError(event_id)
-    return int(row[0])
+    return int(value)
 
 
 async def due_actions(
-    conn: aiosqlite.Connection, platform: str, *, now: float, limit: int, lease: float
+    conn: AsyncConnection, platform: str, *, now: float, limit: int, lease: float
 ) -> list[PendingAction]:
-    """Actions due by ``now`` (cut short by a crash, or to retry), oldest first, leased to the caller."""
-    async with conn.execute(
-        "SELECT e.id, e.platform, e.chat_id, e.message_id, e.author_id, e.author_name, e.action, e.reason, "
-        "e.triggered, e.timeout_seconds, e.action_attempts, i.chat_id FROM events e "
-        "LEFT JOIN inbox i ON i.platform = e.platform AND i.key = e.message_id "
-        "WHERE e.platform = ? AND e.action_state != 'settled' AND e.action_due_at <= ? "
-        "ORDER BY e.action_due_at, e.id LIMIT ?",
-        (platform, now, limit),
-    ) as cursor:
-        rows = await cursor.fetchall()
-    if rows:
-        marks = ", ".join("?" for _ in rows)
-        await conn.execute(
-            f"UPDATE events SET action_due_at = ? WHERE id IN ({marks})",  # noqa: S608 - only placeholders
-            (now + lease, *(row[0] for row in rows)),
-        )
+    """Actions due by ``now`` (cut short by a crash, or to retry), oldest first, leased to the caller.
+
+    Another process skips the rows this one chose (PostgreSQL ``FOR UPDATE SKIP LOCKED``).
+    """
+    e = events.c
+    chosen = (
+        select(e.id)
+        .where(e.platform == platform, e.action_state != "settled", e.action_due_at <= now)
+        .order_by(e.action_due_at, e.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = [int(row[0]) for row in await conn.execute(chosen)]
+    if not ids:
+        return []
+    await conn.execute(update(events).where(e.id.in_(ids)).values(action_due_at=now + lease))
+    query = (
+        select(events, inbox.c.chat_id.label("place"))
+        .outerjoin(inbox, (inbox.c.platform == e.platform) & (inbox.c.key == e.message_id))
+        .where(e.id.in_(ids))
+        .order_by(e.id)
+    )
     return [
         PendingAction(
-            event_id=row[0],
-            chat=ChatRef(row[1], row[2]),
-            message_id=row[3],
-            author_id=row[4],
-            author_name=row[5],
-            action=row[6],
-            reason=row[7],
-            triggered=tuple(json.loads(row[8])),
-            timeout_seconds=int(row[9]),
-            attempts=int(row[10]),
-            place=row[11],
+            event_id=int(row.id),
+            chat=ChatRef(row.platform, row.chat_id),
+            message_id=row.message_id,
+            author_id=row.author_id,
+            author_name=row.author_name,
+            action=row.action,
+            reason=row.reason,
+            triggered=tuple(json.loads(row.triggered)),
+            timeout_seconds=int(row.timeout_seconds),
+            attempts=int(row.action_attempts),
+            place=row.place,
         )
-        for row in rows
+        for row in await conn.execute(query)
     ]
 
 
-async def release_actions(conn: aiosqlite.Connection, platform: str, *, now: float) -> int:
+async def release_actions(conn: AsyncConnection, platform: str, *, now: float) -> int:
     """At start: actions a dead process had in hand (still ``pending``) are due at once."""
-    cursor = await conn.execute(
-        "UPDATE events SET action_due_at = ? WHERE platform = ? AND action_state = 'pending' AND action_due_at > ?",
-        (now, platform, now),
+    e = events.c
+    done = await conn.execute(
+        update(events)
+        .where(e.platform == platform, e.action_state == "pending", e.action_due_at > now)
+        .values(action_due_at=now)
     )
-    return cursor.rowcount
+    return done.rowcount
 
 
-MAX_ID = 2**63 - 1  # SQLite integers are 64-bit: a larger id (a crafted button or command) names no event
+MAX_ID = 2**63 - 1  # 64-bit integers: a larger id (a crafted button or command) names no event
 
 
-async def get(conn: aiosqlite.Connection, event_id: int) -> EventRecord:
+async def get(conn: AsyncConnection, event_id: int) -> EventRecord:
     if not 0 < event_id <= MAX_ID:
         raise UnknownEventError(event_id)
-    async with conn.execute(_SELECT_EVENT + "WHERE e.id = ?", (event_id,)) as cursor:
-        row = await cursor.fetchone()
+    row = (await conn.execute(_EVENT.where(events.c.id == event_id))).first()
     if row is None:
         raise UnknownEventError(event_id)
     return _record(row)
 
 
-async def recent(conn: aiosqlite.Connection, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]:
+async def recent(conn: AsyncConnection, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]:
     """The chat's latest events, newest first."""
-    async with conn.execute(
-        _SELECT_EVENT + "WHERE e.platform = ? AND e.chat_id = ? ORDER BY e.id DESC LIMIT ?",
-        (chat.platform, chat.chat_id, limit),
-    ) as cursor:
-        return [_record(row) for row in await cursor.fetchall()]
+    query = (
+        _EVENT.where(events.c.platform == chat.platform, events.c.chat_id == chat.chat_id)
+        .order_by(events.c.id.desc())
+        .limit(limit)
+    )
+    return [_record(row) for row in await conn.execute(query)]
 
 
-async def reviewed(conn: aiosqlite.Connection) -> list[EventRecord]:
+async def reviewed(conn: AsyncConnection) -> list[EventRecord]:
     """Every event an admin has reviewed, oldest first."""
-    async with conn.execute(_SELECT_EVENT + "WHERE f.correct IS NOT NULL ORDER BY e.id") as cursor:
-        return [_record(row) for row in await cursor.fetchall()]
+    query = _EVENT.where(feedback.c.correct.is_not(None)).order_by(events.c.id)
+    return [_record(row) for row in await conn.execute(query)]
 
 
-async def record_feedback(
-    conn: aiosqlite.Connection, event_id: int, actor_id: str, correct: bool, *, now: float
-) -> bool:
+async def record_feedback(conn: AsyncConnection, event_id: int, actor_id: str, correct: bool, *, now: float) -> bool:
     """Store the verdict (a later one replaces it). "Not toxic" clears the event's strike, "confirm" restores it.
 
     Returns True when this call cleared a strike.
     """
     await get(conn, event_id)  # raises UnknownEventError
-    await conn.execute(
-        "INSERT INTO feedback (event_id, actor_id, correct, created_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (event_id) DO UPDATE SET actor_id = excluded.actor_id, correct = excluded.correct, "
-        "created_at = excluded.created_at",
-        (event_id, actor_id, int(correct), now),
-    )
+    values = {"event_id": event_id, "actor_id": actor_id, "correct": int(correct), "created_at": now}
+    await conn.execute(upsert(conn, feedback, values, key=("event_id",)))
     if correct:
-        await conn.execute("UPDATE strikes SET cleared_at = NULL WHERE event_id = ?", (event_id,))
+        await conn.execute(update(strikes).where(strikes.c.event_id == event_id).values(cleared_at=None))
         return False
-    cursor = await conn.execute(
-        "UPDATE strikes SET cleared_at = ? WHERE event_id = ? AND cleared_at IS NULL", (now, event_id)
+    cleared = await conn.execute(
+        update(strikes).where(strikes.c.event_id == event_id, strikes.c.cleared_at.is_(None)).values(cleared_at=now)
     )
-    return cursor.rowcount > 0
+    return cleared.rowcount > 0
 
 
-async def stats(conn: aiosqlite.Connection, chat: ChatRef, *, model: str | None) -> ChatStats:
-    key = (chat.platform, chat.chat_id)
-    by_action = dict(
-        await _pairs(
-            conn, "SELECT action, COUNT(*) FROM events WHERE platform = ? AND chat_id = ? GROUP BY action", key
+async def stats(conn: AsyncConnection, chat: ChatRef, *, model: str | None) -> ChatStats:
+    e = events.c
+    in_chat = (e.platform == chat.platform, e.chat_id == chat.chat_id)
+    actions = select(e.action, func.count()).where(*in_chat).group_by(e.action)
+    by_action = {row[0]: row[1] for row in await conn.execute(actions)}
+    label = json_array_elements(conn, e.flagged)
+    labels = (
+        select(label.c.value, func.count())
+        .select_from(events.join(label, true()))
+        .where(*in_chat)
+        .group_by(label.c.value)
+        .order_by(func.count().desc(), label.c.value)
+    )
+    by_label = {row[0]: row[1] for row in await conn.execute(labels)}
+    verdicts = (
+        select(feedback.c.correct, func.count())
+        .join(events, events.c.id == feedback.c.event_id)
+        .where(*in_chat)
+        .group_by(feedback.c.correct)
+    )
+    verdict = {int(row[0]): row[1] for row in await conn.execute(verdicts)}
+    active = await conn.execute(
+        select(func.count()).where(
+            strikes.c.platform == chat.platform, strikes.c.chat_id == chat.chat_id, strikes.c.cleared_at.is_(None)
         )
     )
-    by_label = dict(
-        await _pairs(
-            conn,
-            "SELECT j.value, COUNT(*) FROM events e, json_each(e.flagged) j "
-            "WHERE e.platform = ? AND e.chat_id = ? GROUP BY j.value ORDER BY COUNT(*) DESC, j.value",
-            key,
-        )
-    )
-    feedback = dict(
-        await _pairs(
-            conn,
-            "SELECT f.correct, COUNT(*) FROM feedback f JOIN events e ON e.id = f.event_id "
-            "WHERE e.platform = ? AND e.chat_id = ? GROUP BY f.correct",
-            key,
-        )
-    )
-    [[active]] = await _pairs(
-        conn, "SELECT COUNT(*) FROM strikes WHERE platform = ? AND chat_id = ? AND cleared_at IS NULL", key
-    )
-    [[failures]] = await _pairs(
-        conn, "SELECT COUNT(*) FROM events WHERE platform = ? AND chat_id = ? AND action_ok = 0", key
-    )
+    failures = await conn.execute(select(func.count()).where(*in_chat, e.action_ok == 0))
     return ChatStats(
         chat=chat,
         model=model,
         events=sum(by_action.values()),
         by_action=by_action,
         by_label=by_label,
-        confirmed=feedback.get(1, 0),
-        rejected=feedback.get(0, 0),
-        active_strikes=active,
-        action_failures=failures,
+        confirmed=verdict.get(1, 0),
+        rejected=verdict.get(0, 0),
+        active_strikes=int(active.scalar_one()),
+        action_failures=int(failures.scalar_one()),
     )
 
 
-async def _pairs(conn: aiosqlite.Connection, query: str, params: tuple) -> list:
-    async with conn.execute(query, params) as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
-
-
-def _record(row: tuple) -> EventRecord:
+def _record(row: Row[Any]) -> EventRecord:
+    r = row._mapping
     return EventRecord(
-        id=row[0],
-        created_at=row[1],
-        chat=ChatRef(platform=row[2], chat_id=row[3]),
-        message_id=row[4],
-        author_id=row[5],
-        model=row[6],
-        scores=json.loads(row[7]),
-        action=Action(row[8]),
-        reason=row[9],
-        flagged=tuple(json.loads(row[10])),
-        triggered=tuple(json.loads(row[11])),
-        thresholds=json.loads(row[12]),
-        text=row[13],
-        text_stored=bool(row[14]),
-        timeout_seconds=int(row[15]),
-        report=None if row[16] is None else ActionReport(bool(row[16]), row[17] or ""),
-        has_strike=bool(row[18]),
-        strike_cleared=bool(row[19]),
-        feedback_correct=None if row[20] is None else bool(row[20]),
+        id=int(r["id"]),
+        created_at=r["created_at"],
+        chat=ChatRef(platform=r["platform"], chat_id=r["chat_id"]),
+        message_id=r["message_id"],
+        author_id=r["author_id"],
+        model=r["model"],
+        scores=json.loads(r["scores"]),
+        action=Action(r["action"]),
+        reason=r["reason"],
+        flagged=tuple(json.loads(r["flagged"])),
+        triggered=tuple(json.loads(r["triggered"])),
+        thresholds=json.loads(r["thresholds"]),
+        text=r["text"],
+        text_stored=bool(r["text_stored"]),
+        timeout_seconds=int(r["timeout_seconds"]),
+        report=None if r["action_ok"] is None else ActionReport(bool(r["action_ok"]), r["action_result"] or ""),
+        has_strike=bool(r["has_strike"]),
+        strike_cleared=bool(r["strike_cleared"]),
+        feedback_correct=None if r["correct"] is None else bool(r["correct"]),
     )

@@ -1,101 +1,125 @@
-"""SQL for the intake inbox: every incoming message is a row before the platform is told it arrived (run by Storage).
+"""Queries of the intake inbox: every incoming message is a row before the platform is told it arrived (run by Storage).
 
 A row is pending until it is done: in the same transaction as its event when the message makes one (``events``),
-else right after it was handled. Claims are leases (``claimed_until``), so a crashed worker's rows come back;
-PostgreSQL can claim with ``FOR UPDATE SKIP LOCKED`` where SQLite, one writer at a time, needs nothing more.
+else right after it was handled. Claims are leases (``claimed_until``), so a crashed worker's rows come back.
+Several processes claim without waiting for each other: PostgreSQL locks the chosen rows ``FOR UPDATE SKIP LOCKED``;
+SQLite's one write lock (``BEGIN IMMEDIATE``) already serialises claims.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-import aiosqlite
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.intake import InboxEntry, InboxItem
+from bot.storage.tables import inbox
 
-_COLUMNS = "id, platform, key, chat_id, seq, payload, attempts"
 
-
-async def add(conn: aiosqlite.Connection, platform: str, entries: Sequence[InboxEntry], *, now: float) -> int:
+async def add(conn: AsyncConnection, platform: str, entries: Sequence[InboxEntry], *, now: float) -> int:
     """Insert the entries not seen before (a redelivery has the same key); return how many were new."""
-    new = 0
-    for entry in entries:
-        cursor = await conn.execute(
-            "INSERT INTO inbox (platform, key, chat_id, seq, payload, received_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (platform, key) DO NOTHING",
-            (platform, entry.key, entry.chat_id, entry.seq, entry.payload, now),
-        )
-        new += cursor.rowcount
-        await cursor.close()
-    return new
+    if not entries:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    rows = [
+        {
+            "platform": platform,
+            "key": entry.key,
+            "chat_id": entry.chat_id,
+            "seq": entry.seq,
+            "payload": entry.payload,
+            "received_at": now,
+        }
+        for entry in entries
+    ]
+    statement = dialect.insert(inbox).values(rows).on_conflict_do_nothing(index_elements=["platform", "key"])
+    return (await conn.execute(statement)).rowcount
 
 
 async def claim(
-    conn: aiosqlite.Connection, platform: str, *, limit: int, now: float, lease: float, skip: Sequence[int] = ()
+    conn: AsyncConnection, platform: str, *, limit: int, now: float, lease: float, skip: Sequence[int] = ()
 ) -> list[InboxItem]:
     """The oldest pending rows nobody holds (their lease ran out or was never taken), leased to the caller."""
-    async with conn.execute(
-        f"SELECT {_COLUMNS} FROM inbox WHERE platform = ? AND done_at IS NULL "  # noqa: S608 - a constant
-        "AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY id LIMIT ?",
-        (platform, now, limit + len(skip)),
-    ) as cursor:
-        rows = [row for row in await cursor.fetchall() if row[0] not in skip][:limit]
-    if rows:
-        marks = ", ".join("?" for _ in rows)
-        await conn.execute(
-            f"UPDATE inbox SET claimed_until = ?, attempts = attempts + 1 WHERE id IN ({marks})",  # noqa: S608
-            (now + lease, *(row[0] for row in rows)),
+    c = inbox.c
+    query = (
+        select(inbox)
+        .where(
+            c.platform == platform,
+            c.done_at.is_(None),
+            (c.claimed_until.is_(None)) | (c.claimed_until <= now),
         )
-    return [_item(row, attempts=row[6] + 1) for row in rows]
+        .order_by(c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if skip:
+        query = query.where(c.id.not_in(list(skip)))
+    rows = list(await conn.execute(query))
+    if rows:
+        await conn.execute(
+            update(inbox)
+            .where(c.id.in_([row.id for row in rows]))
+            .values(claimed_until=now + lease, attempts=c.attempts + 1)
+        )
+    return [_item(row) for row in rows]
 
 
-async def done(conn: aiosqlite.Connection, item_id: int, *, now: float, error: str | None = None) -> None:
+async def done(conn: AsyncConnection, item_id: int, *, now: float, error: str | None = None) -> None:
+    c = inbox.c
     await conn.execute(
-        "UPDATE inbox SET done_at = ?, claimed_until = NULL, error = ? WHERE id = ? AND done_at IS NULL",
-        (now, error, item_id),
+        update(inbox).where(c.id == item_id, c.done_at.is_(None)).values(done_at=now, claimed_until=None, error=error)
     )
 
 
-async def retry(conn: aiosqlite.Connection, item_id: int, *, at: float) -> None:
+async def retry(conn: AsyncConnection, item_id: int, *, at: float) -> None:
     """A failed attempt: the row is claimable again from ``at`` (a backoff), its attempts kept."""
-    await conn.execute("UPDATE inbox SET claimed_until = ? WHERE id = ? AND done_at IS NULL", (at, item_id))
+    c = inbox.c
+    await conn.execute(update(inbox).where(c.id == item_id, c.done_at.is_(None)).values(claimed_until=at))
 
 
-async def release(conn: aiosqlite.Connection, platform: str) -> int:
-    """At start (one process per SQLite file): rows a dead process had claimed are claimable at once."""
-    cursor = await conn.execute(
-        "UPDATE inbox SET claimed_until = NULL WHERE platform = ? AND done_at IS NULL AND claimed_until IS NOT NULL",
-        (platform,),
+async def release(conn: AsyncConnection, platform: str) -> int:
+    """At start (SQLite: one process per file): rows a dead process had claimed are claimable at once."""
+    c = inbox.c
+    done_rows = await conn.execute(
+        update(inbox)
+        .where(c.platform == platform, c.done_at.is_(None), c.claimed_until.is_not(None))
+        .values(claimed_until=None)
     )
-    return cursor.rowcount
+    return done_rows.rowcount
 
 
-async def counts(conn: aiosqlite.Connection, platform: str) -> tuple[int, int]:
+async def counts(conn: AsyncConnection, platform: str) -> tuple[int, int]:
     """(pending, done) rows of the platform."""
-    async with conn.execute(
-        "SELECT COALESCE(SUM(done_at IS NULL), 0), COALESCE(SUM(done_at IS NOT NULL), 0) FROM inbox WHERE platform = ?",
-        (platform,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    c = inbox.c
+    pending = func.count().filter(c.done_at.is_(None))
+    finished = func.count().filter(c.done_at.is_not(None))
+    row = (await conn.execute(select(pending, finished).where(c.platform == platform))).one()
     return int(row[0]), int(row[1])
 
 
-async def last_seq(conn: aiosqlite.Connection, platform: str, chat_id: str) -> int | None:
+async def last_seq(conn: AsyncConnection, platform: str, chat_id: str) -> int | None:
     """The highest ``seq`` recorded for the chat (Discord: the newest message id handled in that channel)."""
-    async with conn.execute(
-        "SELECT MAX(seq) FROM inbox WHERE platform = ? AND chat_id = ?", (platform, chat_id)
-    ) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None or row[0] is None else int(row[0])
+    c = inbox.c
+    value = (await conn.execute(select(func.max(c.seq)).where(c.platform == platform, c.chat_id == chat_id))).scalar()
+    return None if value is None else int(value)
 
 
-async def prune(conn: aiosqlite.Connection, *, before: float) -> int:
+async def prune(conn: AsyncConnection, *, before: float) -> int:
     """Forget rows done before ``before`` (they only served to recognise redeliveries)."""
-    cursor = await conn.execute("DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (before,))
-    return cursor.rowcount
+    c = inbox.c
+    return (await conn.execute(inbox.delete().where(c.done_at.is_not(None), c.done_at < before))).rowcount
 
 
-def _item(row: tuple, *, attempts: int) -> InboxItem:
+def _item(row: Row[Any]) -> InboxItem:
     return InboxItem(
-        id=int(row[0]), platform=row[1], key=row[2], chat_id=row[3], seq=int(row[4]), payload=row[5], attempts=attempts
+        id=int(row.id),
+        platform=row.platform,
+        key=row.key,
+        chat_id=row.chat_id,
+        seq=int(row.seq),
+        payload=row.payload,
+        attempts=int(row.attempts) + 1,
     )

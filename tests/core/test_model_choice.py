@@ -92,6 +92,8 @@ async def test_a_chat_whose_model_breaks_falls_back_to_the_default_and_admins_ar
 
 
 async def test_a_vanishing_threshold_is_refused_in_one_line(service: ModerationService) -> None:
-    with pytest.raises(InvalidSettingError, match=r"^a threshold must be between 1e-06 and 1, got 1e-300$"):
+    with pytest.raises(
+        InvalidSettingError, match=r"^a threshold must be above 0 \(at least 1e-06\) and at most 1, got 1e-300$"
+    ):
         await service.set_threshold(CHAT, ADMIN, "insult", 1e-300)
     assert (await service.set_threshold(CHAT, ADMIN, "insult", 0.001)).thresholds["insult"] == 0.001

@@ -19,6 +19,7 @@ from bot.core.moderation import ModerationService
 from bot.core.records import EXCERPT_CHARS, Action, ActionReport
 from bot.core.types import Actor, ChatRef, Message, Task
 from bot.storage import Storage
+from tests.databases import Database
 from tests.fakes.scripted_backend import scripted_classifier, scripted_registry
 
 pytestmark = pytest.mark.asyncio
@@ -44,8 +45,8 @@ def clock() -> Clock:
 
 
 @pytest_asyncio.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    store = await Storage.open(tmp_path / "bot.sqlite3")
+async def storage(db: Database) -> AsyncIterator[Storage]:
+    store = await db.open()
     yield store
     await store.close()
 

@@ -57,28 +57,40 @@ class FakeGuild:
     name: str = "Fake Guild"
 
     @classmethod
-    def build(cls) -> FakeGuild:
+    def build(cls, index: int = 0, *, extra_members: int = 0) -> FakeGuild:
+        """Guild ``index``: its ids differ in the snowflake's timestamp bits, so ``(id >> 22) % shards`` spreads them;
+        the users are the same in every guild. ``extra_members`` adds plain members ``user-1`` ... ``user-N``."""
         base = SNOWFLAKE_BASE - 1_000
-        gid = str(base + 1)
+        own = base + (index << 22)  # the guild's own ids: guild, roles, channels
+        gid = str(own + 1)
         users = {
             "bot": user(base + 10, "modbot", bot=True),
             "owner": user(base + 11, "owner"),
             "admin": user(base + 12, "alice"),
             "member": user(base + 13, "bob"),
         }
+        users |= {f"user-{n}": user(base + 100 + n, f"user{n}") for n in range(1, extra_members + 1)}
         roles = {
             "@everyone": _role(gid, "@everyone", EVERYONE, 0),
-            "mods": _role(str(base + 21), "Mods", MODS, 2),
-            "bots": _role(str(base + 22), "Bots", BOT, 1),
+            "mods": _role(str(own + 21), "Mods", MODS, 2),
+            "bots": _role(str(own + 22), "Bots", BOT, 1),
         }
         channels = {
-            "general": _channel(base + 31, gid, "general", 0),
-            "mod-log": _channel(base + 32, gid, "mod-log", 1),
+            "general": _channel(own + 31, gid, "general", 0),
+            "mod-log": _channel(own + 32, gid, "mod-log", 1),
         }
-        member_roles = {"bot": [roles["bots"]["id"]], "owner": [], "admin": [roles["mods"]["id"]], "member": []}
-        guild = cls(gid, users, member_roles, roles, channels)
+        member_roles = {name: [] for name in users} | {"bot": [roles["bots"]["id"]], "admin": [roles["mods"]["id"]]}
+        name = "Fake Guild" if index == 0 else f"Fake Guild {index}"
+        guild = cls(gid, users, member_roles, roles, channels, name=name)
         guild.members = {name: _member(users[name], member_roles[name]) for name in users}
         return guild
+
+    def channels_by_id(self) -> dict[str, dict[str, Any]]:
+        return {channel["id"]: channel for channel in self.channels.values()}
+
+    def shard(self, count: int) -> int:
+        """The shard that receives this guild's events when the bot runs ``count`` shards (Discord's formula)."""
+        return (int(self.id) >> 22) % count
 
     @property
     def owner_id(self) -> str:
@@ -164,15 +176,15 @@ def application(guild: FakeGuild) -> dict[str, Any]:
     }
 
 
-def ready(guild: FakeGuild, gateway_url: str) -> dict[str, Any]:
+def ready(bot: dict[str, Any], guilds: list[FakeGuild], gateway_url: str, shard: tuple[int, int]) -> dict[str, Any]:
     return {
         "v": 10,
-        "user": guild.users["bot"],
-        "guilds": [{"id": guild.id, "unavailable": True}],
-        "session_id": "fake-session",
+        "user": bot,
+        "guilds": [{"id": g.id, "unavailable": True} for g in guilds],
+        "session_id": f"fake-session-{shard[0]}",
         "resume_gateway_url": gateway_url,
-        "shard": [0, 1],
-        "application": {"id": guild.users["bot"]["id"], "flags": 0},
+        "shard": list(shard),
+        "application": {"id": bot["id"], "flags": 0},
         "private_channels": [],
         "relationships": [],
     }

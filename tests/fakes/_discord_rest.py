@@ -32,6 +32,8 @@ class RestHandlers:
     """REST side of ``FakeDiscord`` (which provides these attributes)."""
 
     guild: FakeGuild
+    guilds: list[FakeGuild]
+    recommended_shards: int
     commands: dict[str, list[dict[str, Any]]]
     interactions: dict[str, dict[str, Any]]
     gateway_url: str
@@ -53,7 +55,7 @@ class RestHandlers:
     def _gateway_bot(self, call: Call) -> tuple[int, Any]:
         return 200, {
             "url": self.gateway_url,
-            "shards": 1,
+            "shards": self.recommended_shards,
             "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
         }
 
@@ -69,25 +71,25 @@ class RestHandlers:
         return 200, synced
 
     def _create_message(self, call: Call, channel_id: str) -> tuple[int, Any]:
-        self._channel(channel_id)
-        message = payloads.message(self.guild, self._snowflake(), channel_id, self.guild.users["bot"], "", call.body)
-        self.guild.messages[message["id"]] = message
+        guild = self._guild_of(channel_id)
+        message = payloads.message(guild, self._snowflake(), channel_id, guild.users["bot"], "", call.body)
+        guild.messages[message["id"]] = message
         echo = asyncio.get_running_loop().create_task(self.dispatch("MESSAGE_CREATE", message))  # bots see own posts
         self._background.add(echo)
         echo.add_done_callback(self._background.discard)
         return 200, message
 
     def _get_message(self, call: Call, channel_id: str, message_id: str) -> tuple[int, Any]:
-        message = self.guild.messages.get(message_id)
+        message = self._guild_of(channel_id).messages.get(message_id)
         if message is None or message["channel_id"] != channel_id:
             return 404, {"message": "Unknown Message", "code": 10008}
         return 200, message
 
     def _history(self, call: Call, channel_id: str) -> tuple[int, Any]:
         """``GET /channels/{id}/messages``: newest first; ``after`` gives the oldest ones past it (as Discord)."""
-        self._channel(channel_id)
+        guild = self._guild_of(channel_id)
         limit = min(max(int(call.query.get("limit", 50)), 1), 100)
-        found = [m for m in self.guild.messages.values() if m["channel_id"] == channel_id]
+        found = [m for m in guild.messages.values() if m["channel_id"] == channel_id]
         found.sort(key=lambda m: int(m["id"]), reverse=True)
         if "before" in call.query:
             found = [m for m in found if int(m["id"]) < int(call.query["before"])]
@@ -107,7 +109,7 @@ class RestHandlers:
         if status != 200:
             return status, message
         message["deleted"] = True
-        del self.guild.messages[message_id]
+        del self._guild_of(channel_id).messages[message_id]
         return 204, None
 
     def _react(self, call: Call, channel_id: str, message_id: str, emoji: str) -> tuple[int, Any]:
@@ -115,8 +117,7 @@ class RestHandlers:
         return (204, None) if status == 200 else (status, message)
 
     def _get_member(self, call: Call, guild_id: str, user_id: str) -> tuple[int, Any]:
-        self._check_guild(guild_id)
-        member = self.guild.member_by_id(user_id)
+        member = self._guild(guild_id).member_by_id(user_id)
         return (200, member) if member else (404, {"message": "Unknown Member", "code": 10007})
 
     def _edit_member(self, call: Call, guild_id: str, user_id: str) -> tuple[int, Any]:
@@ -126,7 +127,7 @@ class RestHandlers:
         return status, member
 
     def _get_channel(self, call: Call, channel_id: str) -> tuple[int, Any]:
-        return 200, self._channel(channel_id)
+        return 200, self._guild_of(channel_id).channels_by_id()[channel_id]
 
     def _interaction_callback(self, call: Call, interaction_id: str, token: str) -> tuple[int, Any]:
         kind = call.body["type"]
@@ -167,15 +168,17 @@ class RestHandlers:
             self.guild, self._snowflake(), self.guild.channels["general"]["id"], self.guild.users["bot"], "", body
         )
 
-    def _channel(self, channel_id: str) -> dict[str, Any]:
-        for channel in self.guild.channels.values():
-            if channel["id"] == channel_id:
-                return channel
+    def _guild_of(self, channel_id: str) -> FakeGuild:
+        for guild in self.guilds:
+            if channel_id in guild.channels_by_id():
+                return guild
         raise KeyError("Channel")
 
-    def _check_guild(self, guild_id: str) -> None:
-        if guild_id != self.guild.id:
-            raise KeyError("Guild")
+    def _guild(self, guild_id: str) -> FakeGuild:
+        for guild in self.guilds:
+            if guild.id == guild_id:
+                return guild
+        raise KeyError("Guild")
 
 
 _S = r"(\d+)"

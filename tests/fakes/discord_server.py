@@ -1,8 +1,12 @@
 """A fake Discord (REST + gateway) on 127.0.0.1 for end-to-end tests of the real discord.py client.
 
-It holds one guild with two text channels (``general``, ``mod-log``), three roles and three members (the bot, an
-admin with Manage Server, a plain member), answers the REST routes the bot uses, records every call, and lets a test
-inject gateway dispatches (messages, edits, interactions) and make a route fail with 403, 404 or 429.
+By default it holds one guild with two text channels (``general``, ``mod-log``), three roles and three members (the
+bot, an admin with Manage Server, a plain member), answers the REST routes the bot uses, records every call, and lets a
+test inject gateway dispatches (messages, edits, interactions) and make a route fail with 403, 404 or 429.
+
+Sharding: ``FakeDiscord(guilds=40, shards=2)`` holds 40 such guilds and recommends 2 shards at ``GET /gateway/bot``.
+A session that IDENTIFYs with ``shard: [id, count]`` gets READY and GUILD_CREATE for the guilds with
+``(guild_id >> 22) % count == id`` only, and a guild's dispatches go to the sessions of its shard, as Discord does.
 """
 
 from __future__ import annotations
@@ -45,13 +49,19 @@ class _Session:
     ws: web.WebSocketResponse
     identified: asyncio.Event = field(default_factory=asyncio.Event)
     intents: int = 0
+    shard: tuple[int, int] = (0, 1)
+
+    def receives(self, guild_id: str | None) -> bool:
+        return guild_id is None or (int(guild_id) >> 22) % self.shard[1] == self.shard[0]
 
 
 class FakeDiscord(RestHandlers):
     """The server. ``async with FakeDiscord() as fake:`` binds a free port on 127.0.0.1."""
 
-    def __init__(self) -> None:
-        self.guild = FakeGuild.build()
+    def __init__(self, *, guilds: int = 1, shards: int = 1, extra_members: int = 0) -> None:
+        self.guilds = [FakeGuild.build(index, extra_members=extra_members) for index in range(guilds)]
+        self.guild = self.guilds[0]
+        self.recommended_shards = shards
         self.calls: list[Call] = []
         self.identifies: list[dict[str, Any]] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> last synced commands
@@ -140,25 +150,51 @@ class FakeDiscord(RestHandlers):
     async def wait_identified(self, within: float = DEFAULT_WAIT) -> None:
         await self.wait_for(lambda: any(s.identified.is_set() for s in self._sessions), within)
 
+    async def wait_shards(self, count: int, within: float = DEFAULT_WAIT) -> None:
+        """Wait until every shard of ``count`` has an identified session."""
+
+        def all_up() -> bool:
+            up = {s.shard for s in self._sessions if s.identified.is_set() and not s.ws.closed}
+            return up >= {(shard, count) for shard in range(count)}
+
+        await self.wait_for(all_up, within)
+
+    def shards_identified(self) -> list[tuple[int, int]]:
+        """``[id, count]`` of every IDENTIFY so far, in order."""
+        return [tuple(identify.get("shard") or (0, 1)) for identify in self.identifies]  # type: ignore[misc]
+
+    def guild_by_id(self, guild_id: str) -> FakeGuild:
+        for guild in self.guilds:
+            if guild.id == guild_id:
+                return guild
+        raise KeyError("Guild")
+
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a gateway dispatch to every identified session."""
-        sessions = [s for s in self._sessions if s.identified.is_set() and not s.ws.closed]
+        """Send a gateway dispatch to every identified session of the shard of ``data``'s guild."""
+        guild_id = data.get("guild_id") if isinstance(data, dict) else None
+        sessions = [s for s in self._sessions if s.identified.is_set() and not s.ws.closed and s.receives(guild_id)]
         if not sessions:
-            raise RuntimeError("no identified gateway session to dispatch to")
+            raise RuntimeError(f"no identified gateway session to dispatch to (guild {guild_id})")
         for session in sessions:
             await session.ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
 
     async def send_message(
-        self, content: str, *, author: str = "member", channel: str = "general", dispatch: bool = True
+        self,
+        content: str,
+        *,
+        author: str = "member",
+        channel: str = "general",
+        guild: FakeGuild | None = None,
+        dispatch: bool = True,
     ) -> dict[str, Any]:
-        """A user posts ``content``: stored and dispatched as MESSAGE_CREATE. Returns the message payload.
+        """A user posts ``content`` (in ``guild``, default the first): stored and dispatched as MESSAGE_CREATE.
 
         ``dispatch=False`` only stores it: a message posted while the bot was not connected (history has it).
         """
-        message = payloads.message(
-            self.guild, self._snowflake(), self.guild.channels[channel]["id"], self.guild.users[author], content
-        )
-        self.guild.messages[message["id"]] = message
+        guild = guild or self.guild
+        channel_id = guild.channels[channel]["id"]
+        message = payloads.message(guild, self._snowflake(), channel_id, guild.users[author], content)
+        guild.messages[message["id"]] = message
         if dispatch:
             await self.dispatch("MESSAGE_CREATE", message)
         return message
@@ -166,7 +202,7 @@ class FakeDiscord(RestHandlers):
     async def edit_message(self, message: dict[str, Any], content: str) -> dict[str, Any]:
         """A user edits a stored message: dispatched as MESSAGE_UPDATE."""
         edited = dict(message, content=content, edited_timestamp=now())
-        self.guild.messages[edited["id"]] = edited
+        self.guild_by_id(message["guild_id"]).messages[edited["id"]] = edited
         await self.dispatch("MESSAGE_UPDATE", edited)
         return edited
 
@@ -302,10 +338,14 @@ class FakeDiscord(RestHandlers):
         elif op == 2:  # identify
             self.identifies.append(frame["d"])
             session.intents = int(frame["d"].get("intents", 0))
-            ready = payloads.ready(self.guild, self.gateway_url)
+            shard_id, count = frame["d"].get("shard") or (0, 1)
+            session.shard = (int(shard_id), int(count))
+            guilds = [guild for guild in self.guilds if session.receives(guild.id)]
+            ready = payloads.ready(self.guild.users["bot"], guilds, self.gateway_url, session.shard)
             await session.ws.send_json({"op": 0, "t": "READY", "s": next(self._seq), "d": ready})
-            guild = payloads.guild_create(self.guild)
-            await session.ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": guild})
+            for guild in guilds:
+                created = payloads.guild_create(guild)
+                await session.ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": created})
             session.identified.set()
         elif op == 6:  # resume: this fake keeps no sessions, so ask for a fresh identify
             await session.ws.send_json({"op": 9, "d": False})

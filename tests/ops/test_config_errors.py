@@ -23,6 +23,17 @@ CASES: dict[str, tuple[dict[str, str], str, tuple[str, ...]]] = {
     "webhook port out of range": (
         {"TELEGRAM_WEBHOOK_PORT": "70000"}, GOOD_MODELS, ("invalid setting TELEGRAM_WEBHOOK_PORT", "65535"),
     ),
+    "shard ids without a count": (
+        {"DISCORD_SHARD_IDS": "0"}, GOOD_MODELS, ("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT",),
+    ),
+    "shard id beyond the count": (
+        {"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "0,2"}, GOOD_MODELS,
+        ("DISCORD_SHARD_IDS 0,2: each must be below DISCORD_SHARD_COUNT 2",),
+    ),
+    "unsupported database": (
+        {"BOT_DATABASE_URL": "mysql://bot:pw-not-shown@db/bot"}, GOOD_MODELS,
+        ("invalid setting BOT_DATABASE_URL", "postgresql://user:password@host", "not mysql://..."),
+    ),
     "malformed models.yaml": ({}, "default: a\nmodels: [a\n", ("{models}: invalid YAML", "line 2")),
     "unknown default model": (
         {}, GOOD_MODELS.replace("default: a", "default: nope"),
@@ -51,6 +62,7 @@ def test_a_configuration_error_is_one_clear_line_and_exit_2(case: str, command: 
     result = run_bot(bot_env(models, database, **changes), *command, stdin="you are so stupid\n", timeout=120)
 
     assert result.returncode == 2, result.stderr
+    assert "pw-not-shown" not in result.stderr  # a database URL's password is never shown
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")

@@ -1,18 +1,18 @@
-"""Fixtures of the storage tests: a fresh database file per test."""
+"""Fixtures of the storage tests: a fresh database per test, on each engine."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest_asyncio
 
 from bot.storage import Storage
+from tests.databases import Database
 
 
 @pytest_asyncio.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    store = await Storage.open(tmp_path / "data" / "bot.sqlite3")
+async def storage(db: Database) -> AsyncIterator[Storage]:
+    store = await db.open()
     try:
         yield store
     finally:

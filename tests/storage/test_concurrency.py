@@ -41,8 +41,7 @@ async def test_1000_events_from_50_concurrent_tasks_are_all_stored(storage: Stor
     assert (await storage.stats(CHAT)).active_strikes == 1000
     for task in (0, 17, 49):
         assert await storage.count_strikes(CHAT, f"user-{task}", since=0.0) == 20
-    with sqlite3.connect(storage.path) as conn:
-        messages = {row[0] for row in conn.execute("SELECT message_id FROM events")}
+    messages = {event.message_id for event in await storage.recent_events(CHAT, limit=2000)}
     assert messages == {f"{task}-{n}" for task in range(50) for n in range(20)}
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 
 import pytest
 
-from bot.core.errors import UnknownEventError
+from bot.core.errors import StorageError, UnknownEventError
 from bot.core.records import EXCERPT_CHARS, ActionReport, ChatSettings
 from bot.storage import Storage
+from tests.databases import Database
 from tests.storage.helpers import CHAT, OTHER_CHAT, new_event
 
 pytestmark = pytest.mark.asyncio
@@ -60,7 +60,7 @@ async def test_a_failing_settings_change_writes_neither_settings_nor_audit(stora
     def broken(settings: ChatSettings) -> ChatSettings:
         return dataclasses.replace(settings, action="explode")  # the CHECK constraint refuses it
 
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(StorageError, match="the database refused the write"):
         await storage.update_settings(CHAT, "admin-1", broken, now=10.0)
     assert await storage.get_settings(CHAT) == ChatSettings(chat=CHAT)
     assert await storage.audit_log(CHAT) == []
@@ -163,11 +163,10 @@ async def test_recent_events_are_newest_first_and_per_chat(storage: Storage) -> 
     assert [event.id for event in await storage.recent_events(CHAT, limit=2)] == [ids[2], ids[1]]
 
 
-async def test_data_survives_closing_and_reopening(tmp_path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    async with await Storage.open(path) as first:
+async def test_data_survives_closing_and_reopening(db: Database) -> None:
+    async with await db.open() as first:
         event_id = await first.record_event(new_event(store_text=True, text="kept"))
         await first.update_settings(CHAT, "admin-1", lambda s: dataclasses.replace(s, enabled=False), now=1.0)
-    async with await Storage.open(path) as second:
+    async with await db.open() as second:
         assert (await second.get_event(event_id)).text == "kept"
         assert (await second.get_settings(CHAT)).enabled is False

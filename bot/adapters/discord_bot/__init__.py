@@ -56,8 +56,12 @@ def configure_endpoints(api_base_url: str | None, gateway_url: str | None) -> No
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
-class ModerationBot(discord.Client):
-    """The Discord client: automatic moderation on messages and edits, slash commands, mod-log review buttons."""
+class ModerationBot(discord.AutoShardedClient):
+    """The Discord client: automatic moderation on messages and edits, slash commands, mod-log review buttons.
+
+    Sharded: ``shard_count`` and ``shard_ids`` run a subset of the shards in this process (processes running the
+    other shards share the database); without them discord.py asks Discord how many shards to run, all here.
+    """
 
     def __init__(
         self,
@@ -101,7 +105,8 @@ class ModerationBot(discord.Client):
         register_classify(self.tree, self.service)
         register_admin(self.tree, self.service)
         self.add_dynamic_items(ReviewButton)
-        await self.sync_commands()
+        if self.shard_ids is None or 0 in self.shard_ids:  # commands are per application: one process syncs them
+            await self.sync_commands()
 
     async def sync_commands(self) -> None:
         """Globally (can take a while to show up), or to ``guild_ids`` only (instant; for testing a bot)."""
@@ -136,7 +141,12 @@ class ModerationBot(discord.Client):
     async def on_ready(self) -> None:
         """Connected (again): what was posted meanwhile is read from each channel's history and moderated."""
         _log.info(
-            "connected to Discord as %s (%s), in %d servers", self.user, self.user and self.user.id, len(self.guilds)
+            "connected to Discord as %s (%s), in %d servers, shards %s of %s",
+            self.user,
+            self.user and self.user.id,
+            len(self.guilds),
+            ",".join(str(shard) for shard in sorted(self.shards)),
+            self.shard_count,
         )
         await self.inbox.catch_up()
 
@@ -165,7 +175,13 @@ async def serve(service: ModerationService, settings: Settings, stop: asyncio.Ev
     if settings.discord_token is None:
         raise ValueError("DISCORD_TOKEN is not set")
     configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
-    bot = ModerationBot(service, guild_ids=settings.guild_ids, settings=settings)
+    bot = ModerationBot(
+        service,
+        guild_ids=settings.guild_ids,
+        settings=settings,
+        shard_count=settings.discord_shard_count,
+        shard_ids=settings.shard_ids,
+    )
     await run_until(bot, settings.discord_token.get_secret_value(), stop)
 
 

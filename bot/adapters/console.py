@@ -20,7 +20,7 @@ from typing import BinaryIO, TextIO
 from bot.config import Settings
 from bot.core.errors import BotError
 from bot.core.labels import TOXICITY_LABELS
-from bot.core.moderation import ModerationService
+from bot.core.moderation import ModerationService, threshold_text
 from bot.core.policy import effective_thresholds
 from bot.core.report import render_text
 from bot.core.types import Actor, ChatRef, Message
@@ -140,7 +140,9 @@ class ConsoleChat:
                 f"action: {settings.action}",
                 f"acting labels: {', '.join(settings.acting_labels) or 'none (everything only flags)'}",
                 "thresholds: "
-                + ", ".join(f"{k} {v:.3g}{'*' if k in settings.thresholds else ''}" for k, v in thresholds.items())
+                + ", ".join(
+                    f"{k} {threshold_text(v)}{'*' if k in settings.thresholds else ''}" for k, v in thresholds.items()
+                )
                 + "  (* set in this chat)",
                 f"escalation: {escalation}",
                 f"exempt users: {', '.join(sorted(settings.exempt_users)) or 'none'}; "
@@ -162,7 +164,9 @@ class ConsoleChat:
             except ValueError:
                 return f"error: '{raw}' is not a number between 0 and 1"
         settings = await self._service.set_threshold(CONSOLE_CHAT, self._speaker, label, value)
-        shown = f"{settings.thresholds[label]:.3g}" if label in settings.thresholds else "the model's default"
+        shown = (
+            f"{threshold_text(settings.thresholds[label])}" if label in settings.thresholds else "the model's default"
+        )
         return f"threshold of {label}: {shown}"
 
     async def _action(self, action: str) -> str:

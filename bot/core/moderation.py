@@ -436,6 +436,11 @@ class ModerationService:
         )
 
 
+def threshold_text(value: float) -> str:
+    """A threshold as admins read it: two decimals, or as set when it is smaller than that shows."""
+    return f"{value:.2f}" if value >= 0.01 else f"{value:.3g}"
+
+
 def _require_admin(actor: Actor, what: str) -> None:
     if not actor.is_admin:
         raise PermissionDenied(f"only the chat's admins can {what}")

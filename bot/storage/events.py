@@ -177,7 +177,7 @@ async def due_actions(
     await conn.execute(update(events).where(e.id.in_(ids)).values(action_due_at=now + lease))
     query = (
         select(events, inbox.c.chat_id.label("place"))
-        .outerjoin(inbox, (inbox.c.platform == e.platform) & (inbox.c.key == e.message_id))
+        .outerjoin(inbox, (inbox.c.key == e.message_id) & inbox.c.platform.startswith(e.platform))  # or its shard
         .where(e.id.in_(ids))
         .order_by(e.id)
     )

@@ -84,7 +84,7 @@ class ModerationBot(discord.AutoShardedClient):
         settings = settings or Settings()
         self.grace = settings.stop_grace * 0.6  # of the stop grace, for messages in flight; the rest for closing
         self.inbox = DiscordIntake(
-            service.intake(PLATFORM),
+            service.intake,
             self,
             self.moderator.moderate,
             window=dt.timedelta(minutes=settings.discord_catchup_minutes),
@@ -94,10 +94,8 @@ class ModerationBot(discord.AutoShardedClient):
         self._workers: list[asyncio.Task[None]] = []
 
     async def setup_hook(self) -> None:
+        self.inbox.start(self._stop_intake, grace=self.grace)
         self._workers = [
-            asyncio.create_task(
-                self.inbox.intake.run(self.inbox.process, self._stop_intake, grace=self.grace), name="discord-intake"
-            ),
             asyncio.create_task(
                 self.service.retry_actions(PLATFORM, self._carry_out_again, self._stop_intake), name="discord-retry"
             ),
@@ -126,7 +124,7 @@ class ModerationBot(discord.AutoShardedClient):
         """Stop intake, finish the messages being moderated (within the grace; the rest stay in the inbox), then
         disconnect."""
         self._stop_intake.set()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*self._workers, self.inbox.wait_stopped(), return_exceptions=True)
         await super().close()
 
     async def _carry_out_again(self, action: PendingAction) -> ActionReport:

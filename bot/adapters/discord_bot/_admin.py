@@ -9,7 +9,7 @@ from bot.adapters.discord_bot._classify import model_choices
 from bot.adapters.discord_bot._convert import chat_of
 from bot.adapters.discord_bot._interactions import require_admin, send
 from bot.core.labels import TOXICITY_LABELS
-from bot.core.moderation import ModerationService
+from bot.core.moderation import ModerationService, threshold_text
 from bot.core.records import CHAT_ACTIONS, ChatSettings, ChatStats
 from bot.core.registry import ModelSpec
 
@@ -74,7 +74,7 @@ def _moderation_group(service: ModerationService) -> app_commands.Group:
     ) -> None:
         if (actor := await require_admin(interaction)) is not None:
             await service.set_threshold(chat_of(_guild_id(interaction)), actor, label, value)
-            shown = f"{value:.3g}" if value is not None else "the model's default"
+            shown = threshold_text(value) if value is not None else "the model's default"
             await send(interaction, f"Threshold of `{label}` set to {shown}.")
 
     @group.command(name="action", description="What happens to a message over a threshold")
@@ -133,7 +133,7 @@ def _model_line(spec: ModelSpec, *, in_use: bool, default: bool) -> str:
 
 def settings_embed(settings: ChatSettings, model: str, stats: ChatStats) -> discord.Embed:
     """``/moderation show``: every setting with what it means here, and the log's counts."""
-    overrides = ", ".join(f"`{label}` {value:.3g}" for label, value in sorted(settings.thresholds.items()))
+    overrides = ", ".join(f"`{label}` {threshold_text(value)}" for label, value in sorted(settings.thresholds.items()))
     exempt = [f"<@{user}>" for user in sorted(settings.exempt_users)]
     exempt += [f"<@&{role}>" for role in sorted(settings.exempt_roles)]
     escalation = (

@@ -36,7 +36,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.fakes.discord_server import FakeDiscord  # noqa: E402 - needs the repo on sys.path
+from sqlalchemy.engine import make_url  # noqa: E402 - the repo on sys.path first
+
+from tests.fakes.discord_server import FakeDiscord  # noqa: E402
 from tests.scale.bots import Logged, bot_env, bot_processes, logged, plan, send  # noqa: E402
 
 VARIANTS = ("sqlite-1", "postgres-1", "postgres-2")
@@ -69,7 +71,7 @@ async def run_variant(variant: str, args: argparse.Namespace, folder: Path) -> d
     else:
         name = f"bench_scale_{uuid.uuid4().hex[:10]}"
         await execute(args.postgres, f'CREATE DATABASE "{name}"')
-        target = f"{args.postgres.rpartition('/')[0]}/{name}"
+        target = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
         database = {"BOT_DATABASE_URL": target}
         shard_envs = [{}] if variant == "postgres-1" else [
             {"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": str(shard)} for shard in (0, 1)
@@ -194,7 +196,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     for run in runs:
         run["errors"] = check(run.pop("_logged"), reference, toxic)
     rates = {v: [r["messages_per_second"] for r in runs if r["variant"] == v] for v in args.variants}
-    median = {v: statistics.median(values) for v, values in rates.items() if values}
+    median = {v: round(statistics.median(values), 1) for v, values in rates.items() if values}
     ratios = {}
     if "postgres-1" in median and "postgres-2" in median:
         ratios["postgres-2 / postgres-1"] = round(median["postgres-2"] / median["postgres-1"], 2)

@@ -12,15 +12,35 @@ import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from bot.config import DEFAULT_STOP_GRACE, Settings
 from bot.core.classifier import Classifier
+from bot.core.dashboard_access import LinkMaker
 from bot.core.moderation import ModerationService
+from bot.core.platforms import Platforms
 from bot.core.registry import Registry, load_registry
 from bot.storage import Storage
 
-Serve = Callable[[ModerationService, Settings, asyncio.Event], Awaitable[None]]
+if TYPE_CHECKING:
+    from bot.dashboard import DashboardServer
+
+
+class Serve(Protocol):
+    """An adapter's entry point: serve until ``stop`` is set. A platform adapter registers itself in ``platforms``
+    while it is connected (the dashboard finds it there) and hands out ``dashboard`` links on ``/dashboard``."""
+
+    def __call__(
+        self,
+        service: ModerationService,
+        settings: Settings,
+        stop: asyncio.Event,
+        *,
+        platforms: Platforms,
+        dashboard: LinkMaker | None,
+    ) -> Awaitable[None]: ...
+
 
 STOP_GRACE_SECONDS = DEFAULT_STOP_GRACE  # adapters get settings.stop_grace (BOT_STOP_GRACE) to stop, then are cancelled
 EXIT_OK = 0
@@ -36,6 +56,8 @@ class App:
     classifier: Classifier
     storage: Storage
     service: ModerationService
+    platforms: Platforms = field(default_factory=Platforms)
+    dashboard: DashboardServer | None = None  # the web dashboard, when DASHBOARD_PORT is set
 
 
 def quiet_libraries() -> None:
@@ -68,7 +90,18 @@ async def build_app(settings: Settings) -> AsyncIterator[App]:
     storage = await Storage.open(settings.database)
     classifier = build_classifier(settings, registry)
     try:
-        yield App(settings, registry, classifier, storage, ModerationService(classifier, storage, registry))
+        service = ModerationService(classifier, storage, registry)
+        platforms = Platforms()
+        dashboard = None
+        if settings.dashboard_port is not None:
+            from bot.dashboard import build_dashboard
+
+            dashboard = await build_dashboard(settings, storage, service, platforms)
+        try:
+            yield App(settings, registry, classifier, storage, service, platforms, dashboard)
+        finally:
+            if dashboard is not None:
+                dashboard.close()
     finally:
         try:
             await classifier.aclose()
@@ -76,19 +109,35 @@ async def build_app(settings: Settings) -> AsyncIterator[App]:
             await storage.close()
 
 
-async def _serve_discord(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+async def _serve_discord(
+    service: ModerationService,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    platforms: Platforms,
+    dashboard: LinkMaker | None,
+) -> None:
     from bot.adapters import discord_bot
 
-    await discord_bot.serve(service, settings, stop)
+    await discord_bot.serve(service, settings, stop, platforms=platforms, dashboard=dashboard)
 
 
-async def _serve_telegram(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+async def _serve_telegram(
+    service: ModerationService,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    platforms: Platforms,
+    dashboard: LinkMaker | None,
+) -> None:
     from bot.adapters import telegram_bot
 
-    await telegram_bot.serve(service, settings, stop)
+    await telegram_bot.serve(service, settings, stop, platforms=platforms, dashboard=dashboard)
 
 
-async def _serve_console(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+async def _serve_console(
+    service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object
+) -> None:  # a local chat: no admins to link to a dashboard
     from bot.adapters import console
 
     await console.serve(service, settings, stop)
@@ -105,8 +154,8 @@ CONSOLE: tuple[str, Serve] = ("console", _serve_console)
 def adapters_for(settings: Settings) -> list[tuple[str, Serve]]:
     """(name, serve) of the platforms whose token is set, or the console when there is none."""
     chosen = []
-    for name, (field, serve) in PLATFORMS.items():
-        token = getattr(settings, field)
+    for name, (token_field, serve) in PLATFORMS.items():
+        token = getattr(settings, token_field)
         if token is not None and token.get_secret_value().strip():
             chosen.append((name, serve))
     return chosen or [CONSOLE]
@@ -127,8 +176,16 @@ async def serve_adapters(
     try:
         async with build(settings) as app:
             await app.classifier.load()  # the default model: a broken one fails here, not at the first message
-            tasks = [asyncio.create_task(call(app.service, settings, stop), name=name) for name, call in serves]
-            log.info("serving: %s", ", ".join(name for name, _ in serves))
+            links = app.dashboard.links if app.dashboard is not None else None
+            tasks = [
+                asyncio.create_task(
+                    call(app.service, settings, stop, platforms=app.platforms, dashboard=links), name=name
+                )
+                for name, call in serves
+            ]
+            if app.dashboard is not None:
+                tasks.append(asyncio.create_task(app.dashboard.serve(stop), name="dashboard"))
+            log.info("serving: %s", ", ".join(task.get_name() for task in tasks))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             stop.set()
             _, late = await asyncio.wait(tasks, timeout=settings.stop_grace)

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = Field(default=8443, ge=1, le=65535, alias="TELEGRAM_WEBHOOK_PORT")
     telegram_webhook_secret: SecretStr | None = Field(default=None, alias="TELEGRAM_WEBHOOK_SECRET")
 
+    # the moderators' web dashboard (off unless DASHBOARD_PORT is set)
+    dashboard_port: int | None = Field(default=None, ge=0, le=65535, alias="DASHBOARD_PORT")
+    dashboard_host: str = Field(default="127.0.0.1", alias="DASHBOARD_HOST")
+    dashboard_public_url: str | None = Field(default=None, alias="DASHBOARD_PUBLIC_URL")  # the links' base URL
+    dashboard_secret: SecretStr | None = Field(default=None, alias="DASHBOARD_SECRET")  # else generated and stored
+    dashboard_link_minutes: int = Field(default=15, ge=1, le=24 * 60, alias="DASHBOARD_LINK_MINUTES")
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -63,6 +70,13 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
         return level
+
+    @field_validator("dashboard_public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() and not value.strip().startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, not {value!r}")
+        return value.strip().rstrip("/") or None if value is not None else None
 
     @field_validator("database_url")
     @classmethod

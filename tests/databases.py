@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from bot.storage import Storage
 
@@ -94,9 +95,8 @@ async def postgres_database() -> AsyncIterator[Database]:
     url = await require_postgres()
     name = f"bot_test_{uuid.uuid4().hex[:12]}"
     await _execute(url, f'CREATE DATABASE "{name}"')
-    base, _, _ = url.rpartition("/")
     try:
-        yield Database("postgresql", f"{base}/{name}")
+        yield Database("postgresql", make_url(url).set(database=name).render_as_string(hide_password=False))
     finally:
         await _execute(url, f'DROP DATABASE "{name}" WITH (FORCE)')
 

@@ -71,7 +71,7 @@ def build(tmp_path: Path, probe: Probe):
 
 
 def waiting_adapter(probe: Probe, name: str):
-    async def serve(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    async def serve(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
         probe.services.append(service)
         outcome = await service.handle(Message(ChatRef(name, "1"), "m", Actor("u"), "stupid"))
         assert outcome.event_id is not None
@@ -95,7 +95,7 @@ async def test_sigterm_stops_every_adapter_gracefully_and_exits_0(build, probe: 
 
 
 async def test_an_adapter_that_ends_stops_the_others(build, probe: Probe) -> None:
-    async def ends_at_once(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    async def ends_at_once(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
         return None  # like the console at end of input
 
     serves = [("console", ends_at_once), ("two", waiting_adapter(probe, "two"))]
@@ -104,7 +104,7 @@ async def test_an_adapter_that_ends_stops_the_others(build, probe: Probe) -> Non
 
 
 async def test_a_failing_adapter_stops_the_others_and_exits_1(build, probe: Probe, caplog) -> None:
-    async def fails(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    async def fails(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
         raise ConnectionError("gateway refused the token")
 
     serves = [("broken", fails), ("two", waiting_adapter(probe, "two"))]
@@ -118,13 +118,13 @@ async def test_an_adapter_that_ignores_stop_is_cancelled_after_the_grace_period(
 ) -> None:
     cancelled = asyncio.Event()
 
-    async def stubborn(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    async def stubborn(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
         try:
             await asyncio.Event().wait()
         finally:
             cancelled.set()
 
-    async def ends(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
+    async def ends(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
         return None
 
     assert (

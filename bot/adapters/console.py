@@ -32,6 +32,7 @@ LOCAL_MEMBER = Actor("local-member", is_admin=False, display_name="local member"
 HELP = """\
 commands:
   /classify TEXT           the per-label table of TEXT (no policy, nothing logged)
+  /classify explain TEXT   the table and the words that drove the score
   /model                   the models, and the one this chat uses
   /model NAME              use model NAME in this chat
   /settings                this chat's moderation settings
@@ -101,13 +102,17 @@ class ConsoleChat:
         if outcome.notice:
             answer = f"notice: {outcome.notice}\n{answer}"
         if decision.flagged and outcome.classification is not None:
-            answer += "\n" + _indent(render_text(outcome.classification))
+            answer += "\n" + _indent(render_text(outcome.classification, outcome.explanation))
         return answer
 
     async def _classify(self, text: str) -> str:
+        explain = text.split(maxsplit=1)[0].lower() == "explain" if text else False
+        if explain:
+            text = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
         if not text:
-            return "usage: /classify TEXT"
-        return render_text(await self._service.classify(text, chat=CONSOLE_CHAT))
+            return "usage: /classify [explain] TEXT"
+        result = await self._service.classify(text, chat=CONSOLE_CHAT)
+        return render_text(result, await self._service.explain(text, result) if explain else None)
 
     async def _model(self, name: str) -> str:
         if name:

@@ -38,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
 def serve(settings: Settings, adapters: Sequence[tuple[str, Serve]]) -> int:
     """Build the app and run the adapters until they end or a signal stops them; return the exit code."""
     from bot.app import quiet_libraries, serve_adapters
-    from bot.core.errors import ModelLoadError, RegistryError, StorageError
+    from bot.core.errors import DashboardError, ModelLoadError, RegistryError, StorageError
 
     quiet_libraries()
     try:
         code = asyncio.run(serve_adapters(settings, adapters))
-    except (RegistryError, StorageError) as error:
+    except (RegistryError, StorageError, DashboardError) as error:
         raise CliError(str(error), EXIT_USAGE) from None
     except ModelLoadError as error:
         raise CliError(str(error), EXIT_MODEL_UNAVAILABLE) from None

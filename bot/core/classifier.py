@@ -1,9 +1,10 @@
 """``await classifier.classify(texts, model=name)``: micro-batched, off the event loop, with a bounded model cache.
 
-Each loaded model has a queue, a batching task and one worker thread: texts that arrive within ``max_wait_ms`` (up to
-``max_batch``) share a forward pass, grouped by length so one long text does not pad many short ones; the model never
-runs concurrently with itself and never on the event loop. Loaded models live in an LRU cache of ``cache_size``; a
-model that fails to load raises ModelLoadError (remembered for ``retry_after_s``) and disturbs no loaded model.
+Each loaded model has a ``batcher.ModelWorker``: texts that arrive within ``max_wait_ms`` share forward passes up to a
+budget of ``max_batch_tokens`` (and ``max_batch`` texts), in groups of similar length, shortest first; the model never
+runs concurrently with itself and never on the event loop. Identical texts scored by the same model within
+``flood_ttl_s`` reuse the scores (``flood_cache``). Loaded models live in an LRU cache of ``cache_size``; a model that
+fails to load raises ModelLoadError (remembered for ``retry_after_s``) and disturbs no loaded model.
 """
 
 from __future__ import annotations
@@ -14,106 +15,21 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from bot.core.backends.base import Backend, load_backend
-from bot.core.errors import InferenceError, InvalidInputError, ModelLoadError
+from bot.core.batcher import ModelWorker
+from bot.core.errors import InvalidInputError, ModelLoadError
+from bot.core.flood_cache import DEFAULT_MAXSIZE, DEFAULT_TTL_S, FloodCache
 from bot.core.model_folder import FolderConfig
 from bot.core.registry import ModelSpec, Registry
 from bot.core.types import Classification, Summary, Task
 
 log = logging.getLogger(__name__)
 LoaderFn = Callable[..., Backend]  # (spec, *, cache_dir) -> Backend
-# Texts in one forward pass are padded to the longest: start a new group when a text is this much longer.
-GROUP_LENGTH_RATIO = 2.0
-GROUP_MIN_TOKENS = 16
-
-
-@dataclass(eq=False)
-class _Item:
-    text: str
-    tokens: int  # a cheap estimate, only used to group texts of similar length
-    future: asyncio.Future[tuple[np.ndarray, bool]]
-
-
-@dataclass(eq=False)
-class _Worker:
-    """One loaded model: its queue, its batching task and the single thread that runs it."""
-
-    spec: ModelSpec
-    backend: Backend
-    executor: ThreadPoolExecutor
-    max_batch: int
-    max_wait: float
-    queue: asyncio.Queue[_Item | None] = field(default_factory=asyncio.Queue)
-    task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"classifier-{self.spec.name}")
-
-    def submit(self, texts: Sequence[str]) -> list[asyncio.Future[tuple[np.ndarray, bool]]]:
-        loop = asyncio.get_running_loop()
-        futures = []
-        for text in texts:
-            future: asyncio.Future[tuple[np.ndarray, bool]] = loop.create_future()
-            tokens = min(self.backend.max_length, len(text) // 4 + 2)
-            self.queue.put_nowait(_Item(text, tokens, future))
-            futures.append(future)
-        return futures
-
-    async def close(self) -> None:
-        """Serve what is queued, then stop the task and the thread."""
-        self.queue.put_nowait(None)
-        if self.task is not None:
-            await asyncio.shield(self.task)
-        self.executor.shutdown(wait=False)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        closing = False
-        while not closing:
-            first = await self.queue.get()
-            if first is None:
-                return
-            batch = [first]
-            deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch:
-                try:
-                    item = self.queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        break
-                    try:
-                        item = await asyncio.wait_for(self.queue.get(), remaining)
-                    except TimeoutError:
-                        break
-                if item is None:
-                    closing = True
-                    break
-                batch.append(item)
-            live = [item for item in batch if not item.future.done()]  # callers may have been cancelled
-            if live:
-                await self._serve(loop, live)
-
-    async def _serve(self, loop: asyncio.AbstractEventLoop, items: list[_Item]) -> None:
-        groups = _group_by_length(items)
-        try:
-            results = await loop.run_in_executor(self.executor, _predict_groups, self.backend, groups)
-        except Exception as error:  # one bad batch fails its callers, never the batching task
-            log.exception("model %s failed on a batch of %d texts", self.spec.name, len(items))
-            failure = InferenceError(f"model '{self.spec.name}' failed on a batch: {type(error).__name__}: {error}")
-            for item in items:
-                if not item.future.done():
-                    item.future.set_exception(failure)
-            return
-        for group, (probabilities, truncated) in zip(groups, results, strict=True):
-            for row, item in enumerate(group):
-                if not item.future.done():
-                    item.future.set_result((probabilities[row], bool(truncated[row])))
+Row = tuple[np.ndarray, bool]  # one text's probabilities and truncated flag
 
 
 class Classifier:
@@ -124,27 +40,33 @@ class Classifier:
         registry: Registry,
         *,
         loader: LoaderFn = load_backend,
-        max_batch: int = 32,
+        max_batch: int = 64,
+        max_batch_tokens: int = 2048,
         max_wait_ms: float = 5.0,
         cache_size: int = 3,
+        flood_size: int = DEFAULT_MAXSIZE,
+        flood_ttl_s: float = DEFAULT_TTL_S,
         cache_dir: str | Path | None = None,
         retry_after_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_batch < 1 or cache_size < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch and cache_size must be >= 1 and max_wait_ms >= 0")
+        if max_batch < 1 or max_batch_tokens < 1 or cache_size < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch, max_batch_tokens and cache_size must be >= 1 and max_wait_ms >= 0")
         self.registry = registry
+        self.flood = FloodCache(flood_size, flood_ttl_s, timer=clock)
         self._loader = loader
         self._max_batch = max_batch
+        self._max_batch_tokens = max_batch_tokens
         self._max_wait = max_wait_ms / 1000
         self._cache_size = cache_size
         self._cache_dir = cache_dir
         self._retry_after = retry_after_s
         self._clock = clock
-        self._workers: OrderedDict[str, _Worker] = OrderedDict()  # least recently used first
-        self._loading: dict[str, asyncio.Task[_Worker]] = {}
+        self._workers: OrderedDict[str, ModelWorker] = OrderedDict()  # least recently used first
+        self._loading: dict[str, asyncio.Task[ModelWorker]] = {}
         self._failures: dict[str, tuple[float, ModelLoadError]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._waiters: dict[asyncio.Future[Row], int] = {}  # callers waiting for each pending text
 
     async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]:
         """One Classification per text, in order. Raises UnknownModelError, ModelLoadError, InvalidInputError."""
@@ -153,9 +75,31 @@ class Classifier:
         if not cleaned:
             return []
         worker = await self._worker(spec)
-        rows = await asyncio.gather(*worker.submit(cleaned))
+        encoder = getattr(worker.backend, "encoder", None)  # backends without one: exact texts only
+        keys = [(spec.name, encoder.normalize(text) if encoder else text) for text in cleaned]
+        futures: list[asyncio.Future[Row] | None] = [self.flood.get(key) for key in keys]
+        missing = [index for index, future in enumerate(futures) if future is None]
+        for index, future in zip(missing, worker.submit([cleaned[i] for i in missing]), strict=True):
+            futures[index] = future
+            self.flood.put(keys[index], future)
+        rows = await self._await_shared([future for future in futures if future is not None])
         labels = worker.backend.labels
         return [_classification(spec, labels, probabilities, truncated) for probabilities, truncated in rows]
+
+    async def _await_shared(self, futures: list[asyncio.Future[Row]]) -> list[Row]:
+        """Wait for ``futures``, which other callers may share (copies of a text): a caller that gives up cancels a
+        text's pass only when no one else waits for it."""
+        for future in futures:
+            self._waiters[future] = self._waiters.get(future, 0) + 1
+        try:
+            return await asyncio.gather(*(asyncio.shield(future) for future in futures))
+        finally:
+            for future in futures:
+                self._waiters[future] -= 1
+                if not self._waiters[future]:
+                    del self._waiters[future]
+                    if not future.done():
+                        future.cancel()  # everyone gave up: the batcher skips it
 
     async def load(self, model: str | None = None) -> None:
         """Load ``model`` (default: the registry's default) now, so the first message does not wait for it."""
@@ -181,7 +125,7 @@ class Classifier:
         workers, self._workers = list(self._workers.values()), OrderedDict()
         await asyncio.gather(*(worker.close() for worker in workers), *self._closing)
 
-    async def _worker(self, spec: ModelSpec) -> _Worker:
+    async def _worker(self, spec: ModelSpec) -> ModelWorker:
         worker = self._workers.get(spec.name)
         if worker is not None:
             self._workers.move_to_end(spec.name)
@@ -196,7 +140,7 @@ class Classifier:
             task.add_done_callback(lambda _: self._loading.pop(spec.name, None))
         return await asyncio.shield(task)
 
-    async def _load(self, spec: ModelSpec) -> _Worker:
+    async def _load(self, spec: ModelSpec) -> ModelWorker:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{spec.name}")
         try:
             backend = await asyncio.get_running_loop().run_in_executor(executor, self._load_backend, spec)
@@ -206,7 +150,7 @@ class Classifier:
                 self._failures[spec.name] = (self._clock(), error)
             raise
         self._failures.pop(spec.name, None)
-        worker = _Worker(spec, backend, executor, self._max_batch, self._max_wait)
+        worker = ModelWorker(spec.name, backend, executor, self._max_batch, self._max_batch_tokens, self._max_wait)
         worker.start()
         self._workers[spec.name] = worker
         while len(self._workers) > self._cache_size:
@@ -240,28 +184,6 @@ def _validate(texts: Sequence[str]) -> list[str]:
             text = text.encode("utf-8", "replace").decode("utf-8")
         cleaned.append(text)
     return cleaned
-
-
-def _group_by_length(items: list[_Item]) -> list[list[_Item]]:
-    """Sort by estimated length and split where padding to the group's longest text would waste the most."""
-    ordered = sorted(items, key=lambda item: item.tokens)
-    groups: list[list[_Item]] = [[ordered[0]]]
-    for item in ordered[1:]:
-        shortest = groups[-1][0].tokens
-        if item.tokens - shortest >= GROUP_MIN_TOKENS and item.tokens > GROUP_LENGTH_RATIO * shortest:
-            groups.append([item])
-        else:
-            groups[-1].append(item)
-    return groups
-
-
-def _predict_groups(backend: Backend, groups: list[list[_Item]]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Runs in the model's thread: one forward pass per length group."""
-    results = []
-    for group in groups:
-        prediction = backend.predict([item.text for item in group])
-        results.append((prediction.probabilities, prediction.truncated))
-    return results
 
 
 def _classification(

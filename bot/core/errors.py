@@ -74,3 +74,7 @@ class UnknownEventError(StorageError, LookupError):
     def __init__(self, event_id: int) -> None:
         super().__init__(f"no moderation event #{event_id}")
         self.event_id = event_id
+
+
+class DashboardError(BotError):
+    """The web dashboard cannot start (its address is taken, a bad key ...): one line for the operator."""

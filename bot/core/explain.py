@@ -119,9 +119,9 @@ async def explain(
         base, results = results[0], results[1:]
     label = label or explanation_label(base)
     index = base.labels.index(label)
-    score = base.scores[index]
+    score = round(base.scores[index], 6)  # what storage keeps, so a stored explanation equals the fresh one
     weights = [
-        WordWeight(text[start:end], start, end, score - result.scores[index])
+        WordWeight(text[start:end], start, end, round(score - result.scores[index], 6))
         for (start, end), result in zip(spans, results, strict=True)
     ]
     raised = sorted((w for w in weights if w.weight > 0), key=lambda w: (-w.weight, w.start))

@@ -23,6 +23,7 @@ from bot.core.errors import (
     UnknownEventError,
     UnknownModelError,
 )
+from bot.core.explain import Explanation, explain, explanation_label
 from bot.core.intake import InboxStore, Intake
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.outbox import MAX_ACTION_ATTEMPTS, ActionRetrier, ActionStore, PendingAction, retry_delay
@@ -121,6 +122,7 @@ class Outcome:
     event_id: int | None
     decision: Decision
     classification: Classification | None
+    explanation: Explanation | None = None  # the words behind the top label, for flagged and acted messages
     act: bool = False  # the decision is new (not a redelivery) and its action is for the adapter to carry out
     notice: str | None = None  # to tell the chat's admins (once): e.g. its model failed and the default took over
 
@@ -146,8 +148,10 @@ class ModerationService:
         registry: Registry,
         *,
         clock: Callable[[], float] = time.time,
+        explain_events: bool = True,
     ) -> None:
         self._classifier = classifier
+        self._explain_events = explain_events
         self._storage = storage
         self._registry = registry
         self._clock = clock
@@ -191,6 +195,8 @@ class ModerationService:
         decision = decide_with(0)
         if not decision.flagged:
             return Outcome(None, decision, classification, notice=notice)
+        # explained before the transaction: the extra forward pass never holds the author's lock
+        why = await self._explain_event(message.text, classification, decision) if self._explain_events else None
 
         def logged(prior: int) -> tuple[Decision, NewEvent]:
             final = decide_with(prior if spec.is_toxicity else 0)
@@ -210,6 +216,7 @@ class ModerationService:
                 created_at=now,
                 strike=final.is_strike,
                 timeout_seconds=final.timeout_seconds,
+                explanation=why,
                 revision=message.revision,
                 author_name=author.display_name,
                 inbox_id=message.inbox_id,
@@ -225,7 +232,7 @@ class ModerationService:
         )
         assert recorded is not None
         log.debug("event %d in %s:%s: %s", recorded.event_id, chat.platform, chat.chat_id, decision.action)
-        return Outcome(recorded.event_id, decision, classification, act=recorded.act, notice=notice)
+        return Outcome(recorded.event_id, decision, classification, why, act=recorded.act, notice=notice)
 
     async def _fall_back(self, chat: ChatRef, failed: str, error: BotError) -> tuple[ChatSettings, str | None]:
         """The chat's model cannot be loaded: the chat goes back to the default (audited, by the bot itself), and
@@ -241,6 +248,21 @@ class ModerationService:
             f"The model {failed} of this chat cannot be loaded ({error}). Messages are moderated with the default "
             f"model {default} until an admin chooses another one."
         )
+
+    async def explain(
+        self, text: str, classification: Classification, *, label: str | None = None
+    ) -> Explanation | None:
+        """The words of ``text`` that drove ``label`` (default: the verdict's label) under the model that scored it."""
+        return await explain(self._classifier, text, model=classification.model, label=label, base=classification)
+
+    async def _explain_event(self, text: str, classification: Classification, decision: Decision) -> Explanation | None:
+        """The explanation of a flagged message; a failure only costs the explanation, never the moderation."""
+        label = explanation_label(classification, decision.triggered or decision.flagged)
+        try:
+            return await self.explain(text, classification, label=label)
+        except BotError as error:
+            log.warning("no explanation for a flagged message: %s", error)
+            return None
 
     async def record_action_report(self, event_id: int, report: ActionReport) -> None:
         """What the platform said when the adapter carried out the action.

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.core.explain import Explanation
 from bot.core.types import ChatRef
 
 
@@ -83,6 +84,7 @@ class NewEvent:
     revision: int = 0  # 0 for the message as first sent; an edit's platform timestamp (a later edit is higher)
     author_name: str = ""  # for the warning when the action is carried out later
     inbox_id: int | None = None  # the inbox row the message came from: done in the event's transaction
+    explanation: Explanation | None = None  # the words that drove the top label (kept even without store_text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ class EventRecord:
     has_strike: bool
     strike_cleared: bool
     feedback_correct: bool | None  # None: not reviewed
+    explanation: Explanation | None = None  # None: not explained (older events)
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,15 @@ class ChatStats:
     rejected: int  # feedback: "not toxic"
     active_strikes: int  # strikes not cleared by feedback (whatever their age)
     action_failures: int  # actions the platform refused or could not carry out
+
+
+@dataclass(frozen=True)
+class DailyCounts:
+    """A chat's log per day (days since the epoch, UTC): events by action, events by flagged label, reviews."""
+
+    actions: list[tuple[int, str, int]]  # (day, action, events)
+    labels: list[tuple[int, str, int]]  # (day, label, events)
+    reviews: list[tuple[int, int, int]]  # (day, confirmed, marked not toxic)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any
 
+from bot.core.explain import Explanation
 from bot.core.types import Classification, Task
 
 BAR_WIDTH = 20
@@ -46,9 +47,16 @@ def table_lines(c: Classification) -> list[str]:
     return lines
 
 
-def render_text(c: Classification) -> str:
-    """Plain text for terminals: model, aligned table with bars, summary."""
+def explanation_line(explanation: Explanation) -> str:
+    """``why: insult 0.91: "idiot" +0.42, "stupid" +0.30`` (plain text, not escaped)."""
+    return f"why: {explanation.summary()}"
+
+
+def render_text(c: Classification, explanation: Explanation | None = None) -> str:
+    """Plain text for terminals: model, aligned table with bars, summary (and why, when explained)."""
     lines = [f"model: {c.model}", *table_lines(c), summary_line(c)]
+    if explanation is not None:
+        lines.append(explanation_line(explanation))
     if c.truncated:
         lines.append(f"({_TRUNCATED_NOTE})")
     return "\n".join(lines)
@@ -67,19 +75,21 @@ def render_markdown(c: Classification) -> str:
     return "\n".join(lines)
 
 
-def render_telegram_html(c: Classification, text: str | None = None) -> str:
+def render_telegram_html(c: Classification, text: str | None = None, explanation: Explanation | None = None) -> str:
     """Telegram ``parse_mode=HTML``: the summary in bold, the table in ``<pre>``, the quoted text escaped."""
     parts = []
     if text is not None:
         parts.append(f"<i>{html.escape(_quote(text))}</i>")
     parts.append(f"<b>{html.escape(summary_line(c))}</b>")
     parts.append(f"<pre>{html.escape(chr(10).join(table_lines(c)))}</pre>")
+    if explanation is not None:
+        parts.append(html.escape(explanation_line(explanation)))
     footer = f"model: {c.model}" + (f" · {_TRUNCATED_NOTE}" if c.truncated else "")
     parts.append(html.escape(footer))
     return "\n".join(parts)
 
 
-def render_discord(c: Classification, text: str | None = None) -> str:
+def render_discord(c: Classification, text: str | None = None, explanation: Explanation | None = None) -> str:
     """Discord Markdown: summary and quoted text escaped (no mentions), the table in a code block."""
     parts = []
     if text is not None:
@@ -87,6 +97,8 @@ def render_discord(c: Classification, text: str | None = None) -> str:
     parts.append(f"**{escape_discord(summary_line(c))}**")
     table = "\n".join(table_lines(c)).replace("```", "`\u200b``")
     parts.append(f"```\n{table}\n```")
+    if explanation is not None:
+        parts.append(escape_discord(explanation_line(explanation)))
     footer = f"model: {c.model}" + (f" · {_TRUNCATED_NOTE}" if c.truncated else "")
     parts.append(f"-# {escape_discord(footer)}")
     return "\n".join(parts)
@@ -97,8 +109,8 @@ def render_raw(c: Classification) -> str:
     return json.dumps(c.as_dict(), indent=2, ensure_ascii=False)
 
 
-def as_json(c: Classification, text: str | None = None) -> dict[str, Any]:
-    """Everything in a Classification as JSON-ready data (``text`` included when given)."""
+def as_json(c: Classification, text: str | None = None, explanation: Explanation | None = None) -> dict[str, Any]:
+    """Everything in a Classification as JSON-ready data (``text`` and ``explanation`` included when given)."""
     data: dict[str, Any] = {} if text is None else {"text": text}
     data |= {
         "model": c.model,
@@ -109,6 +121,12 @@ def as_json(c: Classification, text: str | None = None) -> dict[str, Any]:
     }
     if c.task is Task.SINGLE_LABEL:
         del data["summary"]["toxic"]
+    if explanation is not None:
+        data["explanation"] = {
+            "label": explanation.label,
+            "score": explanation.score,
+            "words": [{"word": w.word, "start": w.start, "end": w.end, "weight": w.weight} for w in explanation.words],
+        }
     return data
 
 

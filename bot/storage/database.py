@@ -13,13 +13,23 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import Pool, QueuePool
 
 from bot.core.errors import StorageBusyError, StorageError
 from bot.core.intake import InboxEntry, InboxItem
 from bot.core.outbox import PendingAction
-from bot.core.records import ActionReport, AuditEntry, ChatSettings, ChatStats, EventRecord, NewEvent, Recorded
+from bot.core.records import (
+    ActionReport,
+    AuditEntry,
+    ChatSettings,
+    ChatStats,
+    DailyCounts,
+    EventRecord,
+    NewEvent,
+    Recorded,
+)
 from bot.core.types import ChatRef
-from bot.storage import chat_settings, events, inbox
+from bot.storage import chat_settings, dashboard, events, inbox
 from bot.storage.engine import WRITE, create_engine, database_url, describe, is_busy, is_memory
 from bot.storage.migrate import current_revision, head_revision, upgrade
 from bot.storage.queries import lock
@@ -53,6 +63,9 @@ class Storage:
         # while they wait for the database lock of the same key
         self._key_locks: weakref.WeakValueDictionary[tuple[str, ...], asyncio.Lock] = weakref.WeakValueDictionary()
         sqlite = engine.dialect.name == "sqlite"
+        # at most as many transactions at once as the pool has connections: the others wait here, in order and
+        # without a deadline, instead of timing out in the pool when a burst of messages outruns the database
+        self._slots = asyncio.Semaphore(_capacity(engine.pool))
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if sqlite else None
         # an in-memory SQLite database is one connection: reads queue behind writes there
         self._read_lock = self._write_lock if is_memory(engine.url) else None
@@ -210,7 +223,7 @@ class Storage:
 
     async def record_action_report(self, event_id: int, report: ActionReport, *, retry_at: float | None = None) -> None:
         """What the platform said when the action was carried out; with ``retry_at`` it is due again then."""
-        await self._write(lambda conn: events.set_action_report(conn, event_id, report, retry_at=retry_at))
+        await self._write(lambda conn: events.set_action_report(conn, event_id, report, retry_at=retry_at), single=True)
 
     async def action_attempts(self, event_id: int) -> int:
         return await self._read(lambda conn: events.action_attempts(conn, event_id))
@@ -286,6 +299,47 @@ class Storage:
         """Every event an admin confirmed or rejected, oldest first."""
         return await self._read(events.reviewed)
 
+    # the dashboard (queries in ``bot.storage.dashboard``) ------------------------------------------------------------
+
+    async def review_queue(
+        self,
+        chat: ChatRef,
+        *,
+        author_id: str | None = None,
+        unreviewed_only: bool = False,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[EventRecord]:
+        """The chat's flagged and acted events, newest first (see ``bot.storage.dashboard.queue``)."""
+        return await self._read(
+            lambda conn: dashboard.queue(
+                conn, chat, author_id=author_id, unreviewed_only=unreviewed_only, before_id=before_id, limit=limit
+            )
+        )
+
+    async def event_authors(self, chat: ChatRef, *, prefix: str = "", limit: int = 20) -> list[str]:
+        return await self._read(lambda conn: dashboard.authors(conn, chat, prefix=prefix, limit=limit))
+
+    async def daily_counts(self, chat: ChatRef, *, since: float) -> DailyCounts:
+        """Events per day by action and by label, and reviews per day, since ``since``."""
+
+        async def work(conn: AsyncConnection) -> DailyCounts:
+            return DailyCounts(
+                actions=await dashboard.daily_actions(conn, chat, since=since),
+                labels=await dashboard.daily_labels(conn, chat, since=since),
+                reviews=await dashboard.daily_reviews(conn, chat, since=since),
+            )
+
+        return await self._read(work)
+
+    async def chat_reviewed_events(self, chat: ChatRef) -> list[EventRecord]:
+        """The chat's reviewed events, oldest first."""
+        return await self._read(lambda conn: dashboard.reviewed(conn, chat))
+
+    async def secret(self, name: str, candidate: str, *, now: float) -> str:
+        """The secret stored under ``name``, storing ``candidate`` when there is none yet."""
+        return await self._write(lambda conn: dashboard.secret(conn, name, candidate, now=now))
+
     async def check_writable(self) -> None:
         """Raise ``StorageError`` unless a write transaction can start (SQLite: the file's write lock is free to take
         and the file writable; PostgreSQL: not a read-only server). Writes nothing."""
@@ -304,19 +358,20 @@ class Storage:
     async def _read(self, work: Work[T]) -> T:
         return await self._run(work)
 
-    async def _write(self, work: Work[T]) -> T:
-        return await self._run(work, write=True)
+    async def _write(self, work: Work[T], *, single: bool = False) -> T:
+        """``single``: ``work`` runs one statement, atomic by itself (PostgreSQL: no BEGIN / COMMIT round trips)."""
+        return await self._run(work, write=True, single=single)
 
-    async def _run(self, work: Work[T], *, write: bool = False) -> T:
+    async def _run(self, work: Work[T], *, write: bool = False, single: bool = False) -> T:
         """Run ``work`` in one transaction (committed when ``write``), retrying while the database is busy."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._lock_timeout
         delay = 0.02
         queue = self._write_lock if write else self._read_lock
-        async with queue or contextlib.nullcontext():
+        async with queue or contextlib.nullcontext(), self._slots:
             while True:
                 try:
-                    async with self._transaction(write) as conn:
+                    async with self._transaction(write, single) as conn:
                         return await work(conn)
                 except (DBAPIError, PoolTimeout) as error:
                     if isinstance(error, DBAPIError) and not is_busy(error):
@@ -333,9 +388,12 @@ class Storage:
                     delay = min(delay * 2, 0.5)
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, write: bool) -> AsyncIterator[AsyncConnection]:
+    async def _transaction(self, write: bool, single: bool = False) -> AsyncIterator[AsyncConnection]:
         async with self._engine.connect() as conn:
-            if write:
+            if write and single and conn.dialect.name == "postgresql":
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+            elif write:
                 await conn.execution_options(**{WRITE: True})
                 async with conn.begin():
                     yield conn
@@ -343,6 +401,13 @@ class Storage:
                 if conn.dialect.name == "postgresql":  # one statement at a time: no BEGIN / ROLLBACK round trips
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn  # SQLite: in a deferred transaction, ended when the connection goes back to the pool
+
+
+def _capacity(pool: Pool) -> int:
+    """How many connections the pool hands out at once (a single shared connection: 1)."""
+    if isinstance(pool, QueuePool):
+        return pool.size() + max(pool._max_overflow, 0)  # the overflow limit has no public accessor
+    return 1
 
 
 def _first_line(error: BaseException) -> str:

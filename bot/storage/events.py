@@ -10,6 +10,7 @@ from sqlalchemy import Row, Select, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.errors import UnknownEventError
+from bot.core.explain import Explanation
 from bot.core.outbox import PendingAction
 from bot.core.records import Action, ActionReport, ChatStats, EventRecord, NewEvent, Recorded, excerpt
 from bot.core.types import ChatRef
@@ -17,7 +18,7 @@ from bot.storage import inbox as inbox_rows
 from bot.storage.queries import json_array_elements, upsert
 from bot.storage.tables import events, feedback, inbox, strikes
 
-_EVENT: Select[Any] = (
+EVENT: Select[Any] = (  # an event with its strike and its verdict
     select(
         events,
         strikes.c.id.is_not(None).label("has_strike"),
@@ -97,6 +98,7 @@ def _values(event: NewEvent) -> dict[str, Any]:
         "text_stored": int(event.store_text),
         "timeout_seconds": event.timeout_seconds,
         "revision": event.revision,
+        "explanation": None if event.explanation is None else event.explanation.to_json(),
     }
 
 
@@ -216,26 +218,26 @@ MAX_ID = 2**63 - 1  # 64-bit integers: a larger id (a crafted button or command)
 async def get(conn: AsyncConnection, event_id: int) -> EventRecord:
     if not 0 < event_id <= MAX_ID:
         raise UnknownEventError(event_id)
-    row = (await conn.execute(_EVENT.where(events.c.id == event_id))).first()
+    row = (await conn.execute(EVENT.where(events.c.id == event_id))).first()
     if row is None:
         raise UnknownEventError(event_id)
-    return _record(row)
+    return event_record(row)
 
 
 async def recent(conn: AsyncConnection, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]:
     """The chat's latest events, newest first."""
     query = (
-        _EVENT.where(events.c.platform == chat.platform, events.c.chat_id == chat.chat_id)
+        EVENT.where(events.c.platform == chat.platform, events.c.chat_id == chat.chat_id)
         .order_by(events.c.id.desc())
         .limit(limit)
     )
-    return [_record(row) for row in await conn.execute(query)]
+    return [event_record(row) for row in await conn.execute(query)]
 
 
 async def reviewed(conn: AsyncConnection) -> list[EventRecord]:
     """Every event an admin has reviewed, oldest first."""
-    query = _EVENT.where(feedback.c.correct.is_not(None)).order_by(events.c.id)
-    return [_record(row) for row in await conn.execute(query)]
+    query = EVENT.where(feedback.c.correct.is_not(None)).order_by(events.c.id)
+    return [event_record(row) for row in await conn.execute(query)]
 
 
 async def record_feedback(conn: AsyncConnection, event_id: int, actor_id: str, correct: bool, *, now: float) -> bool:
@@ -295,7 +297,7 @@ async def stats(conn: AsyncConnection, chat: ChatRef, *, model: str | None) -> C
     )
 
 
-def _record(row: Row[Any]) -> EventRecord:
+def event_record(row: Row[Any]) -> EventRecord:
     r = row._mapping
     return EventRecord(
         id=int(r["id"]),
@@ -317,4 +319,5 @@ def _record(row: Row[Any]) -> EventRecord:
         has_strike=bool(r["has_strike"]),
         strike_cleared=bool(r["strike_cleared"]),
         feedback_correct=None if r["correct"] is None else bool(r["correct"]),
+        explanation=Explanation.from_json(r["explanation"]),
     )

@@ -68,6 +68,7 @@ events = Table(
     Column("action_result", Text),
     Column("thresholds", Text, nullable=False, server_default="{}"),
     Column("action_ok", Integer),
+    Column("explanation", Text),
     Column("revision", BigInteger, nullable=False, server_default="0"),
     Column("text_hash", Text, nullable=False, server_default=""),
     Column("author_name", Text, nullable=False, server_default=""),
@@ -138,5 +139,13 @@ feedback = Table(
     Column("event_id", ID, ForeignKey("events.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
     Column("actor_id", Text, nullable=False),
     Column("correct", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
     Column("created_at", Float, nullable=False),
 )

@@ -107,7 +107,7 @@ async def test_bad_commands_get_a_clear_answer_and_the_chat_goes_on(service: Mod
         "error: unknown model 'gpt-17' (known: scripted-toxic, scripted-sentiment)",
         "error: no moderation event #99",
         "usage: /feedback EVENT_ID right|wrong",
-        "usage: /classify TEXT",
+        "usage: /classify [explain] TEXT",
         "unknown command /dance: /help lists them",
     ]
     assert answers[9].startswith("none: insult 0.91")
@@ -169,6 +169,22 @@ async def test_serve_stops_when_asked_while_waiting_for_input(service: Moderatio
             os.close(write_end)  # lets the reading thread see the end before its pipe closes
             await asyncio.sleep(0.1)
     assert out.getvalue().startswith("> stupid\nnone: insult 0.91")
+
+
+async def test_flagged_messages_and_classify_explain_say_which_words_drove_the_score(
+    service: ModerationService,
+) -> None:
+    flagged, plain, explained, usage = await chat_session(
+        service,
+        "you are so stupid",
+        "/classify so damn stupid",
+        "/classify explain so damn stupid",
+        "/classify explain",
+    )
+    assert flagged.splitlines()[-1].strip() == 'why: insult 0.91: "stupid" +0.89'
+    assert "why:" not in plain
+    assert explained.splitlines()[-1] == 'why: insult 0.91: "stupid" +0.89'
+    assert usage == "usage: /classify [explain] TEXT"
 
 
 async def test_serve_stops_on_request_with_a_backlog_of_piped_lines(service: ModerationService) -> None:

@@ -27,6 +27,8 @@ class CountingBackend:
         self.inner = inner
         self.labels = inner.labels
         self.max_length = inner.max_length
+        self.encoder = getattr(inner, "encoder", None)
+        self.folder = inner.folder
         self.batches: list[list[str]] = []
         self.threads: set[str] = set()
         self.running = 0

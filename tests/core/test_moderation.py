@@ -294,3 +294,18 @@ async def test_a_model_removed_from_models_yaml_falls_back_to_the_default(
 
     await storage.update_settings(CHAT, "old-admin", lambda s: dataclasses.replace(s, model="retired"), now=1.0)
     assert (await service.handle(msg("stupid"))).classification.model == "scripted-toxic"
+
+
+async def test_a_flagged_message_is_explained_and_the_explanation_logged(service: ModerationService, storage) -> None:
+    outcome = await service.handle(msg("well you are so stupid today"))
+    assert outcome.explanation is not None and outcome.explanation.label == "insult"
+    assert [w.word for w in outcome.explanation.words] == ["stupid"]
+    assert (await storage.get_event(outcome.event_id)).explanation == outcome.explanation
+    clean = await service.handle(msg("have a nice day"))
+    assert clean.explanation is None
+
+
+async def test_classify_explains_on_request(service: ModerationService) -> None:
+    classification = await service.classify("so damn stupid")
+    explanation = await service.explain("so damn stupid", classification, label="obscene")
+    assert explanation is not None and [w.word for w in explanation.words] == ["damn"]

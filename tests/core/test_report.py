@@ -147,3 +147,22 @@ def test_as_json_carries_scores_summary_and_text() -> None:
     assert data["truncated"] is True
     assert as_json(sentiment())["summary"] == {"label": "POSITIVE", "score": 0.75}
     json.dumps(data)  # serialisable as is
+
+
+def test_explanations_render_on_every_surface_escaped() -> None:
+    from bot.core.explain import Explanation, WordWeight
+
+    why = Explanation("insult", 0.87, (WordWeight("<b>idiot</b>", 4, 16, 0.61), WordWeight("@everyone", 20, 29, 0.2)))
+    assert render_text(toxic(), why).splitlines()[-1] == 'why: insult 0.87: "<b>idiot</b>" +0.61, "@everyone" +0.20'
+    assert "&lt;b&gt;idiot&lt;/b&gt;" in render_telegram_html(toxic(), explanation=why)
+    assert "<b>idiot" not in render_telegram_html(toxic(), explanation=why)
+    discord = render_discord(toxic(), explanation=why)
+    assert "@everyone" not in discord and "idiot" in discord
+    data = as_json(toxic(), "text", why)["explanation"]
+    assert data["label"] == "insult" and data["words"][0] == {
+        "word": "<b>idiot</b>",
+        "start": 4,
+        "end": 16,
+        "weight": 0.61,
+    }
+    assert "explanation" not in as_json(toxic()) and "why:" not in render_text(toxic())

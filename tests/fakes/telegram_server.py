@@ -344,6 +344,8 @@ class FakeTelegramServer:
             raise _ApiError(400, "Bad Request: message text is empty")
         if len(text) > 4096:
             raise _ApiError(400, "Bad Request: message is too long")
+        if chat_id > 0 and chat_id not in self._chats:  # a user who never opened a private chat with the bot
+            raise _ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         message = self._new_message(chat_id, BOT_USER, text, date=int(time.time()))
         if "reply_markup" in params:
             message["reply_markup"] = params["reply_markup"]

@@ -25,14 +25,17 @@ from bot.adapters.discord_bot._actions import carry_out, stored_message
 from bot.adapters.discord_bot._admin import register_admin
 from bot.adapters.discord_bot._classify import register_classify
 from bot.adapters.discord_bot._convert import PLATFORM
+from bot.adapters.discord_bot._dashboard import DiscordPlatform, register_dashboard
 from bot.adapters.discord_bot._intake import DiscordIntake
 from bot.adapters.discord_bot._interactions import on_app_command_error
 from bot.adapters.discord_bot._moderation import Moderator
 from bot.adapters.discord_bot._modlog import ModLog
 from bot.adapters.discord_bot._review import ReviewButton
 from bot.config import Settings
+from bot.core.dashboard_access import LinkMaker
 from bot.core.moderation import ModerationService
 from bot.core.outbox import PendingAction
+from bot.core.platforms import Platforms
 from bot.core.records import ActionReport
 
 _log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class ModerationBot(discord.AutoShardedClient):
         *,
         guild_ids: Sequence[int] = (),
         settings: Settings | None = None,
+        dashboard: LinkMaker | None = None,
         **options: Any,
     ) -> None:
         intents = discord.Intents.default()
@@ -81,6 +85,7 @@ class ModerationBot(discord.AutoShardedClient):
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = on_app_command_error
         self.moderator = Moderator(service, ModLog(service))
+        self.dashboard_links = dashboard
         settings = settings or Settings()
         self.grace = settings.stop_grace * 0.6  # of the stop grace, for messages in flight; the rest for closing
         self.inbox = DiscordIntake(
@@ -102,6 +107,7 @@ class ModerationBot(discord.AutoShardedClient):
         ]
         register_classify(self.tree, self.service)
         register_admin(self.tree, self.service)
+        register_dashboard(self.tree, self.dashboard_links)
         self.add_dynamic_items(ReviewButton)
         if self.shard_ids is None or 0 in self.shard_ids:  # commands are per application: one process syncs them
             await self.sync_commands()
@@ -168,8 +174,18 @@ class ModerationBot(discord.AutoShardedClient):
         _log.exception("unhandled error in %s; the bot keeps running", event_method)
 
 
-async def serve(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
-    """Connect to Discord with ``DISCORD_TOKEN`` and moderate until ``stop`` is set."""
+async def serve(
+    service: ModerationService,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    platforms: Platforms | None = None,
+    dashboard: LinkMaker | None = None,
+) -> None:
+    """Connect to Discord with ``DISCORD_TOKEN`` and moderate until ``stop`` is set.
+
+    ``platforms``: where the web dashboard finds Discord while it runs; ``dashboard``: makes ``/dashboard``'s links.
+    """
     if settings.discord_token is None:
         raise ValueError("DISCORD_TOKEN is not set")
     configure_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
@@ -179,8 +195,15 @@ async def serve(service: ModerationService, settings: Settings, stop: asyncio.Ev
         settings=settings,
         shard_count=settings.discord_shard_count,
         shard_ids=settings.shard_ids,
+        dashboard=dashboard,
     )
-    await run_until(bot, settings.discord_token.get_secret_value(), stop)
+    if platforms is not None:
+        platforms.register("discord", DiscordPlatform(bot))
+    try:
+        await run_until(bot, settings.discord_token.get_secret_value(), stop)
+    finally:
+        if platforms is not None:
+            platforms.unregister("discord")
 
 
 async def run_until(bot: discord.Client, token: str, stop: asyncio.Event) -> None:

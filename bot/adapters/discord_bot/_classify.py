@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 
 from bot.adapters.discord_bot._convert import chat_of, interaction_actor
+from bot.core.explain import Explanation
 from bot.core.registry import ModelSpec
 from bot.core.report import render_discord, render_raw
 from bot.core.types import Actor, ChatRef, Classification
@@ -20,6 +21,7 @@ class ClassifyService(Protocol):
         self, text: str, *, chat: ChatRef | None = None, model: str | None = None, actor: Actor | None = None
     ) -> Classification: ...
     def models(self) -> list[ModelSpec]: ...
+    async def explain(self, text: str, classification: Classification) -> Explanation | None: ...
 
 
 def register_classify(tree: app_commands.CommandTree, service: ClassifyService) -> None:
@@ -31,6 +33,7 @@ def register_classify(tree: app_commands.CommandTree, service: ClassifyService) 
         model="A model from models.yaml (default: this server's)",
         raw="Also show the raw scores",
         public="Show the answer to everyone in the channel",
+        explain="Also show which words drove the score",
     )
     async def classify(
         interaction: discord.Interaction,
@@ -38,11 +41,13 @@ def register_classify(tree: app_commands.CommandTree, service: ClassifyService) 
         model: str | None = None,
         raw: bool = False,
         public: bool = False,
+        explain: bool = False,
     ) -> None:
         await interaction.response.defer(ephemeral=not public, thinking=True)
         chat = chat_of(interaction.guild_id) if interaction.guild_id else None
         result = await service.classify(text, chat=chat, model=model, actor=interaction_actor(interaction))
-        embed = classification_embed(result, _display_name(service, result.model), text=text, raw=raw)
+        why = await service.explain(text, result) if explain else None
+        embed = classification_embed(result, _display_name(service, result.model), text=text, raw=raw, explanation=why)
         await interaction.followup.send(embed=embed, ephemeral=not public)
 
     @classify.autocomplete("model")
@@ -70,7 +75,12 @@ def model_choices(service: ClassifyService, current: str) -> list[app_commands.C
 
 
 def classification_embed(
-    result: Classification, display_name: str, *, text: str | None = None, raw: bool = False
+    result: Classification,
+    display_name: str,
+    *,
+    text: str | None = None,
+    raw: bool = False,
+    explanation: Explanation | None = None,
 ) -> discord.Embed:
     """The verdict as the title (and colour), the quoted text and the per-label table as the description."""
     summary = result.summary
@@ -81,7 +91,9 @@ def classification_embed(
     else:
         title, colour = "Not toxic", discord.Colour.green()
     embed = discord.Embed(
-        title=f"{title} · {display_name}"[:256], description=render_discord(result, text)[:4096], colour=colour
+        title=f"{title} · {display_name}"[:256],
+        description=render_discord(result, text, explanation)[:4096],
+        colour=colour,
     )
     if raw:
         embed.add_field(name="Raw scores", value=f"```json\n{render_raw(result)[:1000]}\n```", inline=False)

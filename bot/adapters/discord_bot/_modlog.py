@@ -12,6 +12,7 @@ from bot.adapters.discord_bot._convert import chat_of
 from bot.adapters.discord_bot._review import review_view
 from bot.core.moderation import Outcome
 from bot.core.records import ChatSettings
+from bot.core.report import escape_discord
 from bot.core.types import ChatRef
 
 _log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ def event_embed(message: discord.Message, outcome: Outcome, result: ActionResult
     embed.add_field(name="Author", value=f"{message.author.mention} (`{message.author.id}`)")
     embed.add_field(name="Channel", value=getattr(message.channel, "mention", str(message.channel.id)))
     embed.add_field(name="Reason", value=decision.reason[:1024] or "-", inline=False)
+    if outcome.explanation is not None:
+        embed.add_field(name="Why", value=escape_discord(outcome.explanation.summary())[:1024], inline=False)
     embed.add_field(name="Result", value=result.text[:1024], inline=False)
     model = outcome.classification.model if outcome.classification else "?"
     embed.set_footer(text=f"event #{outcome.event_id} · model {model}")

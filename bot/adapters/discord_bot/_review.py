@@ -74,7 +74,7 @@ class ReviewButton(
             if result.strike_cleared:
                 notes.append("strike cleared")
             if result.lift_timeout and interaction.guild is not None:
-                notes.append(await _lift_timeout(interaction.guild, int(result.author_id)))
+                notes.append(await lift_timeout(interaction.guild, int(result.author_id)))
         verdict = "confirmed" if self.correct else "not toxic"
         summary = f"{verdict} by {interaction.user.mention}" + (f" ({'; '.join(notes)})" if notes else "")
         embeds = interaction.message.embeds if interaction.message else []
@@ -91,7 +91,7 @@ def review_view(event_id: int) -> discord.ui.View:
     return view
 
 
-async def _lift_timeout(guild: discord.Guild, user_id: int) -> str:
+async def lift_timeout(guild: discord.Guild, user_id: int) -> str:
     try:
         member = guild.get_member(user_id) or await guild.fetch_member(user_id)
         await member.timeout(None, reason="modbot: marked not toxic by an admin")

@@ -30,11 +30,14 @@ from bot.adapters.telegram_bot._actions import FEEDBACK_PREFIX, ActionTaker
 from bot.adapters.telegram_bot._admins import AdminCache
 from bot.adapters.telegram_bot._commands import ADMIN_COMMANDS, PUBLIC_COMMANDS, Commands
 from bot.adapters.telegram_bot._convert import PLATFORM
+from bot.adapters.telegram_bot._dashboard import DashboardCommand, TelegramPlatform
 from bot.adapters.telegram_bot._intake import note_handler_error, poll, process
 from bot.adapters.telegram_bot._moderation import Moderation
 from bot.adapters.telegram_bot._retry import call_api
 from bot.config import Settings
+from bot.core.dashboard_access import LinkMaker
 from bot.core.moderation import ModerationService
+from bot.core.platforms import Platforms
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,11 @@ class TelegramConfigError(RuntimeError):
     """The Telegram settings cannot work (missing or rejected token)."""
 
 
-def build_application(service: ModerationService, settings: Settings, *, admin_ttl: float = 60.0) -> Application:
-    """The Application with every handler registered; nothing is contacted yet."""
+def build_application(
+    service: ModerationService, settings: Settings, *, admin_ttl: float = 60.0, dashboard: LinkMaker | None = None
+) -> Application:
+    """The Application with every handler registered; nothing is contacted yet. ``dashboard``: makes the links
+    ``/dashboard`` sends (None: the dashboard is off and ``/dashboard`` says so)."""
     if settings.telegram_token is None:
         raise TelegramConfigError("TELEGRAM_TOKEN is not set")
     builder = ApplicationBuilder().token(settings.telegram_token.get_secret_value())
@@ -62,7 +68,9 @@ def build_application(service: ModerationService, settings: Settings, *, admin_t
 
     admins = AdminCache(ttl=admin_ttl)
     commands = Commands(service, admins)
-    moderation = Moderation(service, admins, ActionTaker(admins))
+    actions = ActionTaker(admins)
+    moderation = Moderation(service, admins, actions)
+    application.bot_data["platform"] = TelegramPlatform(application.bot, admins, actions)
     application.bot_data[MODERATION] = moderation  # serve() hands it the actions to carry out again
     new_messages = filters.UpdateType.MESSAGE
     handlers = {
@@ -73,6 +81,7 @@ def build_application(service: ModerationService, settings: Settings, *, admin_t
         ("threshold",): commands.threshold,
         ("action",): commands.action,
         ("stats",): commands.stats,
+        ("dashboard",): DashboardCommand(dashboard, admins),
     }
     # only the bot's own commands are commands: "/x you idiot" or "/classify@otherbot ..." is a message to moderate
     own_command = new_messages & OwnCommand([name for names in handlers for name in names])
@@ -93,13 +102,29 @@ def build_application(service: ModerationService, settings: Settings, *, admin_t
     return application
 
 
-async def serve(service: ModerationService, settings: Settings, stop: asyncio.Event) -> None:
-    """Connect to Telegram, handle updates until ``stop`` is set, then shut down gracefully."""
+async def serve(
+    service: ModerationService,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    platforms: Platforms | None = None,
+    dashboard: LinkMaker | None = None,
+) -> None:
+    """Connect to Telegram, handle updates until ``stop`` is set, then shut down gracefully.
+
+    ``platforms``: where the dashboard finds Telegram while it is connected; ``dashboard``: see build_application.
+    """
     token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
     with _token_redacted(token):  # before the Bot exists: it logs its API URL, token included, at DEBUG
-        application = build_application(service, settings)
+        application = build_application(service, settings, dashboard=dashboard)
         if await _initialize(application, stop):
-            await _serve_initialized(application, service, settings, stop)
+            if platforms is not None:
+                platforms.register("telegram", application.bot_data["platform"])
+            try:
+                await _serve_initialized(application, service, settings, stop)
+            finally:
+                if platforms is not None:
+                    platforms.unregister("telegram")
 
 
 async def _serve_initialized(

@@ -23,8 +23,10 @@ from bot.adapters.telegram_bot._admins import AdminCache
 from bot.adapters.telegram_bot._convert import author_of
 from bot.adapters.telegram_bot._render import mention
 from bot.adapters.telegram_bot._retry import call_api, describe, is_transient
+from bot.core.explain import Explanation
 from bot.core.outbox import PendingAction
 from bot.core.records import Action, ActionReport
+from bot.core.report import explanation_line
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +82,17 @@ class ActionTaker:
         self._told_missing_rights: set[int] = set()  # chats already told that the bot lacks rights
 
     async def carry_out(
-        self, bot: Bot, target: Target, action: Action, reason: str, timeout_seconds: int, event_id: int | None
+        self,
+        bot: Bot,
+        target: Target,
+        action: Action,
+        reason: str,
+        timeout_seconds: int,
+        event_id: int | None,
+        explanation: Explanation | None = None,
     ) -> ActionReport:
-        """Do what the decision says to the target message and its author; returns the result to store.
+        """Do what the decision says to the target message and its author; returns the result to store. The warning
+        (the chat's log on Telegram) shows ``explanation``, the words behind the score.
 
         Full success is the action's word ("deleted" ...); otherwise the failures, joined by "; ".
         """
@@ -97,7 +107,9 @@ class ActionTaker:
             still_there = failures[-1] is not None
         if action is Action.TIMEOUT:
             failures.append(await self._restrict(bot, target, timeout_seconds))
-        failures.append(await self._warn(bot, target, action, reason, timeout_seconds, event_id, replied=still_there))
+        failures.append(
+            await self._warn(bot, target, action, reason, timeout_seconds, event_id, explanation, replied=still_there)
+        )
         found = [failure for failure in failures if failure]
         if found:
             return ActionReport(False, "; ".join(f.detail for f in found), transient=any(f.transient for f in found))
@@ -177,6 +189,7 @@ class ActionTaker:
         reason: str,
         timeout_seconds: int,
         event_id: int | None,
+        explanation: Explanation | None,
         *,
         replied: bool,
     ) -> ActionReport | None:
@@ -193,6 +206,8 @@ class ActionTaker:
             head = f"⚠️ {who}, please keep it civil"
         text = f"{head}.\n<i>{escape(reason)}</i>"
         reply = ReplyParameters(target.message_id, allow_sending_without_reply=True) if replied else None
+        if explanation is not None:
+            text += f"\n{escape(explanation_line(explanation))}"
         try:
             await call_api(
                 bot.send_message,

@@ -20,7 +20,9 @@ from bot.core.types import Actor
 
 log = logging.getLogger(__name__)
 
-PUBLIC_COMMANDS = (BotCommand("classify", "Score a text (or reply to a message) on each toxicity label"),)
+PUBLIC_COMMANDS = (
+    BotCommand("classify", "Score a text (or reply to a message) on each label; /classify explain TEXT says why"),
+)
 ADMIN_COMMANDS = (
     *PUBLIC_COMMANDS,
     BotCommand("model", "List the models, or switch this chat's model: /model NAME"),
@@ -28,12 +30,13 @@ ADMIN_COMMANDS = (
     BotCommand("threshold", "Set a label's threshold: /threshold LABEL VALUE"),
     BotCommand("action", "What to do over threshold: /action flag|delete|warn|timeout"),
     BotCommand("stats", "Moderation statistics of this chat"),
+    BotCommand("dashboard", "A private link to this chat's web dashboard"),
 )
 HELP = (
     "I score messages on six toxicity labels and moderate groups as their admins configure.\n"
     "<code>/classify TEXT</code> (or reply <code>/classify</code> to a message) shows the scores.\n"
     "Group admins: <code>/model</code>, <code>/settings</code>, <code>/threshold LABEL VALUE</code>, "
-    "<code>/action ACTION</code>, <code>/stats</code>."
+    "<code>/action ACTION</code>, <code>/stats</code>, <code>/dashboard</code>."
 )
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -50,31 +53,37 @@ class Commands:
         await _reply(update, HELP)
 
     async def classify(self, update: Update, context: Context) -> None:
-        """/classify TEXT, or /classify as a reply: the per-label table."""
+        """/classify TEXT, or /classify as a reply: the per-label table; ``/classify explain ...`` adds the words
+        that drove the score."""
         message = update.effective_message
         assert message is not None
-        text = " ".join(context.args or [])
+        args = list(context.args or [])
+        explain = bool(args) and args[0].lower() == "explain"
+        text = " ".join(args[1:] if explain else args)
         if not text and message.reply_to_message is not None:
             text = message_text(message.reply_to_message)
         if not text.strip():
-            await _reply(update, "Usage: <code>/classify TEXT</code>, or reply <code>/classify</code> to a message.")
+            await _reply(
+                update, "Usage: <code>/classify [explain] TEXT</code>, or reply <code>/classify</code> to a message."
+            )
             return
-        await self.reply_classification(update, text)
+        await self.reply_classification(update, text, explain=explain)
 
     async def private_text(self, update: Update, context: Context) -> None:
         """Any text sent to the bot in a private chat: the table."""
         assert update.effective_message is not None
         await self.reply_classification(update, message_text(update.effective_message))
 
-    async def reply_classification(self, update: Update, text: str) -> None:
-        """Classify ``text`` with the chat's model and reply with the table."""
+    async def reply_classification(self, update: Update, text: str, *, explain: bool = False) -> None:
+        """Classify ``text`` with the chat's model and reply with the table (and why, when asked)."""
         assert update.effective_chat is not None
         try:
             result = await self._service.classify(text, chat=chat_ref(update.effective_chat.id))
+            why = await self._service.explain(text, result) if explain else None
         except BotError as error:
             await _reply_plain(update, str(error))
             return
-        await _reply(update, classification_html(result, text))
+        await _reply(update, classification_html(result, text, why))
 
     async def model(self, update: Update, context: Context) -> None:
         """/model lists the models; /model NAME switches this chat's model (admins)."""

@@ -65,6 +65,7 @@ class Moderation:
             decision.reason,
             decision.timeout_seconds,
             outcome.event_id,
+            outcome.explanation,
         )
         await self._service.record_action_report(outcome.event_id, result)
         log.info("chat %s message %s: %s -> %s", message.chat.id, message.message_id, decision.action, result.detail)

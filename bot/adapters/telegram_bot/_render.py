@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from html import escape
 
+from bot.core.explain import Explanation
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.policy import effective_thresholds
 from bot.core.records import ChatSettings, ChatStats
@@ -16,11 +17,11 @@ MAX_MESSAGE = 4096  # Telegram's limit on a message's text, in characters after 
 _QUOTE_LIMITS = (None, 1000, 200, 0)  # how much of a long classified text to quote back, tried in order
 
 
-def classification_html(classification: Classification, text: str) -> str:
+def classification_html(classification: Classification, text: str, explanation: Explanation | None = None) -> str:
     """The per-label table with the classified text quoted, trimmed so the reply fits in one message."""
     for limit in _QUOTE_LIMITS:
         quoted = text if limit is None or len(text) <= limit else text[:limit] + "…"
-        html = render_telegram_html(classification, text=quoted or None)
+        html = render_telegram_html(classification, text=quoted or None, explanation=explanation)
         if len(html) <= MAX_MESSAGE:
             return html
     return render_telegram_html(classification)[:MAX_MESSAGE]  # a table alone never gets near the limit

@@ -107,6 +107,10 @@ def resolve_labels(
     return labels
 
 
+# pre-tokenizers that split on whitespace and drop it: runs of whitespace cannot change the tokens
+_WHITESPACE_SPLITTERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+
+
 class TextEncoder:
     """Texts -> token ids the way the model was trained: the folder's truncation (``head`` or ``head_tail``).
 
@@ -130,6 +134,15 @@ class TextEncoder:
 
     def cap(self, text: str) -> str:
         return cap_text(text, self.max_length, self.truncation, self.head_share)
+
+    def normalize(self, text: str) -> str:
+        """The text as the model sees it before splitting: texts with the same result get the same tokens."""
+        text = self.cap(text)
+        if self.tokenizer.normalizer is not None:
+            text = self.tokenizer.normalizer.normalize_str(text)
+        if type(self.tokenizer.pre_tokenizer).__name__ in _WHITESPACE_SPLITTERS:
+            text = " ".join(text.split())
+        return text
 
     def encode(self, texts: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:
         """Token ids per text (special tokens included, no padding) and whether anything was cut, per text."""

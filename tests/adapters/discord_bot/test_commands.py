@@ -63,7 +63,7 @@ async def test_commands_are_synced_globally_or_to_the_test_guilds(fake, service)
     async with running_bot(fake, service):
         pass
     synced = {(c["name"], c["type"]) for c in fake.commands["global"]}
-    assert synced == {("classify", 1), ("model", 1), ("moderation", 1), ("Classify message", 3)}
+    assert synced == {("classify", 1), ("model", 1), ("moderation", 1), ("dashboard", 1), ("Classify message", 3)}
     fake.commands.clear()
     async with running_bot(fake, service, guild_ids=[int(fake.guild.id)]):
         pass
@@ -191,3 +191,38 @@ async def test_moderation_commands_change_settings_for_admins_only(fake, service
     assert settings.acting_labels == ("insult", "threat", "obscene")
     assert not settings.enabled
     assert "`delete`" in shown and "`insult` 0.70" in shown and f"<@{member_id}>" in shown and f"<#{log_id}>" in shown
+
+
+async def test_dashboard_gives_an_admin_an_ephemeral_link_and_refuses_a_member(fake, service):
+    from bot.adapters.discord_bot._dashboard import DiscordPlatform
+    from bot.dashboard import DashboardLinks
+    from bot.dashboard.auth import Signer
+
+    signer = Signer("discord-test-signing-key-0123")
+    links = DashboardLinks(signer, "http://127.0.0.1:9")
+    admin_id, member_id = fake.guild.users["admin"]["id"], fake.guild.users["member"]["id"]
+    async with running_bot(fake, service, dashboard=links) as bot:
+        admin = await fake.wait_reply(await fake.slash("dashboard", [], user="admin"))
+        member = await fake.wait_reply(await fake.slash("dashboard", [], user="member"))
+        platform = DiscordPlatform(bot)
+        rights = [await platform.is_admin(fake.guild.id, user) for user in (admin_id, member_id, "404")]
+    assert admin["flags"] & EPHEMERAL and member["flags"] & EPHEMERAL
+    link = admin["content"].split("dashboard of this chat: ", 1)[1].split()[0]
+    grant = signer.open_link(link.split("t=", 1)[1])
+    assert (grant.chat, grant.user_id) == (chat(fake), admin_id)
+    assert "Manage Server" in member["content"] and "http" not in member["content"]
+    assert rights == [True, False, False]
+
+
+async def test_classify_explain_adds_the_words_behind_the_score(fake, service):
+    from bot.core.report import escape_discord, explanation_line
+
+    async with running_bot(fake, service):
+        asked = await fake.wait_reply(
+            await fake.slash("classify", [option("text", TOXIC_TEXT), option("explain", True, 5)])
+        )
+        plain = await fake.wait_reply(await fake.slash("classify", [option("text", TOXIC_TEXT)]))
+    result = await service.classify(TOXIC_TEXT, chat=chat(fake))
+    expected = await service.explain(TOXIC_TEXT, result)
+    assert expected is not None and escape_discord(explanation_line(expected)) in embed_text(asked)
+    assert "why" not in embed_text(plain)

@@ -68,6 +68,8 @@ async def test_client_reaches_on_ready_with_the_message_content_intent(fake, ser
 
 
 async def test_toxic_message_is_deleted_and_logged_and_clean_one_is_not(fake, service):
+    from bot.core.report import escape_discord
+
     room = chat(fake)
     await split_threshold(service, room)
     await service.set_action(room, SERVICE_ADMIN, "delete")
@@ -88,6 +90,8 @@ async def test_toxic_message_is_deleted_and_logged_and_clean_one_is_not(fake, se
     assert event.report == ActionReport(True, "deleted")
     assert custom_ids == [f"modbot:review:{event.id}:no", f"modbot:review:{event.id}:ok"]
     assert f"event #{event.id}" in embed["footer"]["text"]
+    why = {field["name"]: field["value"] for field in embed["fields"]}["Why"]
+    assert event.explanation is not None and why == escape_discord(event.explanation.summary())
 
 
 async def test_an_edit_re_scores_the_same_event_and_carries_out_the_new_decision(fake, service):

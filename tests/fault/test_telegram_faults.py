@@ -70,10 +70,10 @@ async def test_a_20_s_outage_loses_nothing_and_failed_actions_are_carried_out_af
         try:
             await bot.start()
             await server.wait_for("getUpdates", answered=False, within=START_WITHIN)
-            before = await post_load(server, load, 300)
+            before = await post_load(server, load, 150)
             await wait_until(lambda: rows.events() >= 20, within=120, what="the first events")
             await server.go_down()
-            during = await post_load(server, load, 100, start=300)  # posted while the bot cannot reach Telegram
+            during = await post_load(server, load, 50, start=150)  # posted while the bot cannot reach Telegram
             await asyncio.sleep(20)
             await server.come_back()
             await settled(rows, server, within=300)
@@ -83,7 +83,7 @@ async def test_a_20_s_outage_loses_nothing_and_failed_actions_are_carried_out_af
     check_exactly_once(rows, sent, bot.log())
     assert failed_actions(rows) == 0, "every action that failed in the outage was carried out later"
     retried = rows.scalar("SELECT COUNT(*) FROM events WHERE action_attempts > 1")
-    record_figure("telegram_outage_20s", messages=400, actions_retried_after_outage=retried, lost=0)
+    record_figure("telegram_outage_20s", messages=200, actions_retried_after_outage=retried, lost=0)
 
 
 async def test_storms_of_429_and_500_answers_lose_nothing_and_every_action_lands(
@@ -107,11 +107,11 @@ async def test_storms_of_429_and_500_answers_lose_nothing_and_every_action_lands
             await bot.start()
             await server.wait_for("getUpdates", answered=False, within=START_WITHIN)
             server.chaos = storm
-            sent = await post_load(server, load, 400)
+            sent = await post_load(server, load, 200)
             await settled(rows, server, within=300)
         finally:
             await bot.stop_quietly()
     check_exactly_once(rows, sent, bot.log())
     assert failed_actions(rows) == 0, "transient failures are retried until the action lands"
     storms = sum(1 for call in server.calls if call.status in (429, 500))
-    record_figure("telegram_storm", messages=400, failures_answered=storms, lost=0)
+    record_figure("telegram_storm", messages=200, failures_answered=storms, lost=0)

@@ -43,15 +43,22 @@ async def test_messages_posted_while_the_bot_was_down_are_moderated_after_restar
             live_striking = [m["id"] for m, (_, _, strikes) in zip(live, load.messages(10, 1), strict=True) if strikes]
             await wait_until(lambda: rows.events() >= len(live_striking), within=180, what="the live messages")
             await bot.kill()
+            last_live = max(int(m["id"]) for m in live)
 
             plan = load.messages(CATCHUP_LIMIT + 6, 1, start=10)
             offline = [await fake.send_message(text, dispatch=False) for _, text, _ in plan]
             striking = [m["id"] for m, (_, _, strikes) in zip(offline, plan, strict=True) if strikes]
-            within_bound = {m["id"] for m in offline[:CATCHUP_LIMIT]}
+            # the bound counts every message of the channel after the last one handled, the bot's own replies too
+            channel = offline[0]["channel_id"]
+            after = [m for m in fake.guild.messages.values() if m["channel_id"] == channel and int(m["id"]) > last_live]
+            within_bound = {m["id"] for m in sorted(after, key=lambda m: int(m["id"]))[:CATCHUP_LIMIT]}
 
+            recorded = rows.scalar("SELECT COUNT(*) FROM inbox")
             await bot.start()
             await wait_until(lambda: len(fake.identifies) >= 2, within=START_WITHIN, what="the second identify")
-            await wait_stable(rows.events, quiet=5, within=180)
+            await wait_until(lambda: rows.scalar("SELECT COUNT(*) FROM inbox") > recorded, within=120, what="catch-up")
+            await wait_until(lambda: rows.inbox_pending() == 0, within=180, what="the caught-up messages")
+            await wait_stable(rows.events, quiet=3, within=180)
         finally:
             await bot.stop_quietly()
     per_message = {message: count for (_, message), count in rows.events_per_message().items()}

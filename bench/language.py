@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.language_messages import ENGLISH, FOREIGN, MIXED
-from bot.core.language import MIN_CONFIDENCE, MIN_LETTERS, clean, count_letters
+from bot.core.language import MIN_CONFIDENCE, MIN_LETTERS, READ_AS, clean, count_letters
 
 SOURCES = {
     "tweeteval_offensive": "extra/tweeteval_offensive.csv",
@@ -165,7 +165,8 @@ def english_texts(root: Path, per_source: int) -> list[tuple[str, str]]:
 
 def is_foreign(text: str, answer: tuple[str, float], min_letters: int, min_confidence: float) -> bool:
     language, probability = answer
-    return count_letters(clean(text)) >= min_letters and language not in ("en", "zxx") and probability >= min_confidence
+    english = READ_AS.get(language, language) in ("en", "zxx")  # the gate's reading: Nigerian Pidgin is English
+    return count_letters(clean(text)) >= min_letters and not english and probability >= min_confidence
 
 
 def rates(rows, answers, min_letters: int, min_confidence: float) -> dict[str, tuple[int, int, int]]:

@@ -38,7 +38,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.quality_sets import SET_NAMES, EvalSet, load_sets
 from bench.quality_targets import render_markdown, targets
 from bot.core.classifier import Classifier
-from bot.core.model_folder import CONFIG_FILE, FP32_FILE, GRAPH_FILES, INT8_FILE, MODERATION_KEY
+from bot.core.language import LanguageIdentifier
+from bot.core.model_folder import (
+    CONFIG_FILE,
+    FP32_FILE,
+    GRAPH_FILES,
+    INT8_FILE,
+    MODERATION_KEY,
+    FolderConfig,
+    read_folder_config,
+)
 from bot.core.moderation import ModerationService
 from bot.core.policy import Decision
 from bot.core.registry import ModelSpec, Registry, load_registry
@@ -105,8 +114,14 @@ def model_spec(registry: Registry, folder: Path | None) -> ModelSpec:
 
 
 def fingerprint(spec: ModelSpec) -> str:
-    """Changes with the served files and the spec: a retrained or re-exported model is scored again."""
+    """Changes with the served files, the spec and the serving code: a retrained, re-exported or differently served
+    model is scored again."""
     digest = hashlib.sha256(spec.model_dump_json(exclude={"name", "display_name", "thresholds"}).encode())
+    core = Path(__file__).resolve().parent.parent / "bot" / "core"
+    for path in sorted(
+        [*core.glob("backends/*.py"), *core.glob("classifier*.py"), *core.glob("batch*.py"), core / "model_folder.py"]
+    ):
+        digest.update(path.read_bytes())
     folder = Path(spec.source.path)
     for name in (CONFIG_FILE, *GRAPH_FILES.values()):
         path = folder / name
@@ -148,7 +163,8 @@ async def score(classifier: Classifier, spec: ModelSpec, data: EvalSet, scoring:
 class Replay:
     """The service's classifier: hands back what the real Classifier answered for each text."""
 
-    def __init__(self) -> None:
+    def __init__(self, specs: dict[str, ModelSpec]) -> None:
+        self.specs = specs
         self.answers: dict[tuple[str, str], Classification] = {}
 
     def add(self, model: str, texts: Sequence[str], answers: Sequence[Classification]) -> None:
@@ -163,6 +179,11 @@ class Replay:
     def _any(self, model: str) -> Classification:
         # a text the bench never scored: /model's test message before the chat switches (its scores are unused)
         return next(answer for (name, _), answer in self.answers.items() if name == model)
+
+    async def folder_config(self, model: str | None = None) -> FolderConfig:
+        """The served folder's own settings (thresholds, languages), as the bot's Classifier reports them."""
+        path = getattr(self.specs[model or ""].source, "path", None)
+        return read_folder_config(Path(path)) if path is not None else FolderConfig()
 
 
 async def decide_all(service: ModerationService, spec: ModelSpec, data: EvalSet) -> list[Decision]:
@@ -186,10 +207,11 @@ async def run_model(
 ) -> dict[str, Outcomes]:
     classifier = scoring.classifier(registry)
     storage = await Storage.open(":memory:")
-    replay = Replay()
+    replay = Replay({spec.name: spec})
     outcomes: dict[str, Outcomes] = {}
     try:
-        service = ModerationService(replay, storage, registry)
+        # explanations (extra forward passes on edited texts) never change a decision: not needed here
+        service = ModerationService(replay, storage, registry, explain_events=False)
         for name, data in sets.items():
             answers = await score(classifier, spec, data, scoring)
             replay.add(spec.name, data.texts, answers)
@@ -256,6 +278,15 @@ def fp32_delta(model: ModelSpec, registry: Registry, sets: dict[str, EvalSet], s
     return asyncio.run(weighted(int8)) - asyncio.run(weighted(fp32))
 
 
+def not_english(sets: dict[str, EvalSet]) -> dict[str, float]:
+    """Report only: the share of each set that the language gate's identifier calls confidently not English."""
+    identifier = LanguageIdentifier()
+    return {
+        name: float(np.mean([identifier.foreign_language(text, ("en",)) is not None for text in data.texts]))
+        for name, data in sets.items()
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, required=True, help="the shared data folder (../shared/data)")
@@ -298,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "columns": list(results),
         "int8_minus_fp32_weighted_roc_auc": delta,
         "targets": targets(results, model.name, delta),
+        "not_english": not_english(sets),
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

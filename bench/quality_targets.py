@@ -89,6 +89,11 @@ def render_markdown(report: dict) -> str:
                 _format(row.get("abusive_acted"), "pct"),
             ]
             lines.append(f"| {set_name} | {column} | " + " | ".join(cells) + " |")
+    if report.get("not_english"):
+        title = "Texts the language identifier calls confidently not English (report only; the gate acts only for"
+        lines += ["", f"{title} a model that declares its languages):", ""]
+        lines += ["| " + " | ".join(report["not_english"]) + " |", "|" + " --- |" * len(report["not_english"])]
+        lines.append("| " + " | ".join(_format(share, "pct") for share in report["not_english"].values()) + " |")
     if "hatecheck" in set_names:
         lines += ["", "HateCheck accuracy per functionality (flagged or acted = hateful):", ""]
         lines += ["| functionality | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]

@@ -2,10 +2,10 @@
 
     python -m bench.throughput_worker JOB.json      # prints one JSON line with the results
 
-Jobs: ``peak`` (numpy fp32 matmul GFLOP/s), ``export`` (TF folder -> ONNX fp32 + int8), ``original`` (a transformers
-pipeline called once per message, as the original demo did), ``core`` (the bot's Classifier on one models.yaml entry),
-``sweep`` (the Classifier's micro-batcher settings on one entry), ``batching`` (forward-pass cost by batch size
-and length grouping), ``footprint`` (import the whole bot, serve ONNX).
+Jobs: ``peak`` (fp32 numpy and int8 onnxruntime matmul), ``original`` (a transformers pipeline per message on a TF
+DistilBERT), ``classifier`` (the bot's Classifier on a models.yaml entry), ``raw`` (the entry's ONNX graph alone on
+pre-tokenised, length-sorted batches: the model's ceiling), ``raid`` (flood cache on vs off), ``sweep`` (Classifier
+settings).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -75,40 +74,20 @@ async def offered_load(call: Call, messages: Sequence[str], *, rate: float, dura
     _, pending = await asyncio.wait(tasks, timeout=duration) if tasks else (set(), set())
     for task in pending:
         task.cancel()
-    elapsed = loop.time() - start
-    return {
-        "offered_rate": rate,
-        "offered": len(tasks),
-        "completed": len(latencies),
-        "answered_rate": len(latencies) / elapsed,
-        **percentiles(latencies, len(pending)),
-    }
+    await asyncio.gather(*pending, return_exceptions=True)
+    return {"offered": len(tasks), "completed": len(latencies), **percentiles(latencies, len(pending))}
 
 
-async def closed_loop(
-    call_batch: Callable[[list[str]], Awaitable[Any]], messages: Sequence[str], budget: float
-) -> dict:
-    """Push messages as fast as they are answered, in chunks, until all are done or ``budget`` seconds pass."""
-    chunk = 256
+async def closed_loop(call: Call, messages: Sequence[str], budget: float, chunk: int = 256) -> dict:
+    """Single-message calls pushed as fast as they are answered (``chunk`` in flight), until done or ``budget`` s."""
     done = 0
     started = time.perf_counter()
     while done < len(messages) and time.perf_counter() - started < budget:
-        part = list(messages[done : done + chunk])
-        await call_batch(part)
+        part = messages[done : done + chunk]
+        await asyncio.gather(*(call(text) for text in part))
         done += len(part)
     elapsed = time.perf_counter() - started
     return {"messages": done, "seconds": elapsed, "msgs_per_s": done / elapsed}
-
-
-def job_peak(job: dict) -> dict:
-    import numpy as np
-
-    size = job.get("size", 2048)
-    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
-    b = np.random.default_rng(1).standard_normal((size, size), dtype=np.float32)
-    a @ b  # warm-up: threads, page faults
-    best = min(_timed(lambda: a @ b) for _ in range(job.get("repeats", 5)))
-    return {"matmul_gflops": 2 * size**3 / best / 1e9, "size": size}
 
 
 def _timed(function: Callable[[], Any]) -> float:
@@ -117,74 +96,94 @@ def _timed(function: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def job_export(job: dict) -> dict:
-    from bot.core.backends.onnx_export import export_folder
+def job_peak(job: dict) -> dict:
+    """fp32 GFLOP/s of numpy's matmul and int8 GOP/s of onnxruntime's MatMulInteger (u8 x s8), best of 5."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
 
-    started = time.perf_counter()
-    written = export_folder(Path(job["model_dir"]), Path(job["out_dir"]))
-    sizes = {name: path.stat().st_size / 1e6 for name, path in written.items()}
-    return {"export_s": time.perf_counter() - started, "size_mb": sizes}
+    size = job.get("size", 2048)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((size, size), dtype=np.float32), rng.standard_normal((size, size), dtype=np.float32)
+    a @ b  # warm-up: threads, page faults
+    fp32 = 2 * size**3 / min(_timed(lambda: a @ b) for _ in range(5)) / 1e9
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])],
+        "peak",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [size, size])],
+        [helper.make_tensor_value_info("c", TensorProto.INT32, [size, size])],
+        [helper.make_tensor("b", TensorProto.INT8, [size, size], rng.integers(-127, 127, size * size).tolist())],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feed = {"a": rng.integers(0, 255, (size, size), dtype=np.uint8)}
+    session.run(None, feed)
+    int8 = 2 * size**3 / min(_timed(lambda: session.run(None, feed)) for _ in range(5)) / 1e9
+    return {"fp32_gflops": fp32, "int8_gops": int8, "size": size}
+
+
+def job_build_original(job: dict) -> dict:
+    """A TF DistilBERT-base classifier with random weights (the original models' architecture; speed only) and the
+    shipped model's uncased WordPiece tokenizer (distilbert-base-uncased uses the same 30,522-token vocabulary)."""
+    from transformers import DistilBertConfig, PreTrainedTokenizerFast, TFDistilBertForSequenceClassification
+
+    labels = job["labels"]
+    config = DistilBertConfig(
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: index for index, label in enumerate(labels)},
+        problem_type="multi_label_classification",
+    )
+    model = TFDistilBertForSequenceClassification(config)
+    model(model.dummy_inputs, training=False)
+    model.save_pretrained(job["original_dir"])
+    specials = {f"{kind}_token": f"[{kind.upper()}]" for kind in ("unk", "pad", "cls", "sep", "mask")}
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=job["tokenizer_file"], model_max_length=512, **specials)
+    tokenizer.save_pretrained(job["original_dir"])
+    return {"parameters": int(model.count_params())}
 
 
 def job_original(job: dict) -> dict:
-    """The original demo's inference: a TF text-classification pipeline with all scores, one call per message."""
+    """The original project's inference: a TF text-classification pipeline, all scores, one call per message."""
+    import concurrent.futures
+
     from transformers import pipeline
 
     imported = time.perf_counter()
-    pipe = pipeline("text-classification", model=job["model_dir"], framework="tf", top_k=None, dtype=None)
+    pipe = pipeline("text-classification", model=job["original_dir"], framework="tf", top_k=None, dtype=None)
     loaded = time.perf_counter()
     messages = job["messages"]
     pipe(messages[0])
     after_load = memory_mb()["rss_mb"]
-    executor = ThreadPoolExecutor(max_workers=1)  # the demo serves one request at a time
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # the demo serves one request at a time
 
     async def run() -> dict:
         loop = asyncio.get_running_loop()
 
-        async def batch(texts: list[str]) -> None:
-            for text in texts:
-                await loop.run_in_executor(executor, pipe, text)
-
         async def one(text: str) -> None:
             await loop.run_in_executor(executor, pipe, text)
 
-        throughput = await closed_loop(batch, messages, job["budget_s"])
-        load = await offered_load(one, messages, rate=job["rate"], duration=job["duration_s"], seed=job["seed"])
-        return {"throughput": throughput, "load": load}
+        result: dict[str, Any] = {"throughput": await closed_loop(one, messages, job["budget_s"], chunk=8)}
+        for rate in job["rates"]:
+            result[f"load_{rate:g}"] = await offered_load(
+                one, messages, rate=rate, duration=job["duration_s"], seed=job["seed"]
+            )
+        return result
 
     results = asyncio.run(run())
     executor.shutdown(wait=False, cancel_futures=True)
-    return {
-        "import_s": imported - STARTED,
-        "load_s": loaded - imported,
-        "rss_after_load_mb": after_load,
-        **results,
-    }
+    return {"import_s": imported - STARTED, "load_s": loaded - imported, "rss_after_load_mb": after_load, **results}
 
 
-def _classifier(job: dict, *, max_batch: int = 32, max_wait_ms: float = 5.0, grouping: str = "both"):
-    """A Classifier on the job's models.yaml. ``grouping``: both | classifier | none (which length groups are on)."""
-    from bot.core.backends.base import load_backend
+def _classifier(job: dict, settings: dict):
     from bot.core.classifier import Classifier
     from bot.core.registry import load_registry
 
-    def loader(spec, *, cache_dir=None):
-        backend = load_backend(spec, cache_dir=cache_dir)
-        if grouping != "both" and hasattr(backend, "group_overhead"):
-            backend.group_overhead = 10**9  # the ONNX backend's own groups off: one pass per Classifier group
-        return backend
-
-    registry = load_registry(job["models_yaml"])
-    return Classifier(registry, loader=loader, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    return Classifier(load_registry(job["models_yaml"]), **settings)
 
 
-async def _measure_core(job: dict, settings: dict, *, throughput: bool = True) -> dict:
-    from bot.core import classifier as classifier_module
-
-    saved_ratio = classifier_module.GROUP_LENGTH_RATIO
-    if settings.get("grouping") == "none":  # benchmark-only switch: the Classifier's length groups off
-        classifier_module.GROUP_LENGTH_RATIO = float("inf")
-    classifier = _classifier(job, **settings)
+async def _measure_classifier(job: dict, settings: dict, *, rates: Sequence[float], throughput: bool = True) -> dict:
+    classifier = _classifier(job, {"flood_size": 0, **settings})  # distinct-message figures: no flood cache
     model = job["model"]
     try:
         loading = time.perf_counter()
@@ -192,103 +191,99 @@ async def _measure_core(job: dict, settings: dict, *, throughput: bool = True) -
         load_s = time.perf_counter() - loading
         messages = job["messages"]
         await classifier.classify(messages[:64], model)  # warm-up
-        after_load = memory_mb()["rss_mb"]
-
-        async def batch(texts: list[str]) -> None:
-            await asyncio.gather(*(classifier.classify([text], model) for text in texts))
 
         async def one(text: str) -> None:
             await classifier.classify([text], model)
 
-        result: dict[str, Any] = {"load_s": load_s, "rss_after_load_mb": after_load, "settings": settings}
+        result: dict[str, Any] = {"load_s": load_s, "rss_after_load_mb": memory_mb()["rss_mb"], "settings": settings}
         if throughput:
-            result["throughput"] = await closed_loop(batch, messages, job["budget_s"])
-        load = offered_load(one, messages, rate=job["rate"], duration=job["duration_s"], seed=job["seed"])
-        result["load"] = await load
+            result["throughput"] = await closed_loop(one, messages, job["budget_s"])
+        for rate in rates:
+            load = await offered_load(one, messages, rate=rate, duration=job["duration_s"], seed=job["seed"])
+            result[f"load_{rate:g}"] = load
         return result
     finally:
         await classifier.aclose()
-        classifier_module.GROUP_LENGTH_RATIO = saved_ratio
 
 
-def job_core(job: dict) -> dict:
-    for name in ("bot.core.classifier", "bot.core.registry", f"bot.core.backends.{job['runtime']}"):
+def job_classifier(job: dict) -> dict:
+    for name in ("bot.core.classifier", "bot.core.registry", "bot.core.backends.onnx"):  # the serving path's imports
         importlib.import_module(name)
-    if job["runtime"] == "tensorflow":  # the TF backend imports these inside load(): count them as imports here
-        importlib.import_module("tensorflow")
-        importlib.import_module("transformers")
     imported = time.perf_counter()
-    result = asyncio.run(_measure_core(job, {}))
+    result = asyncio.run(_measure_classifier(job, job.get("settings", {}), rates=job["rates"]))
     return {"import_s": imported - STARTED, **result, "tensorflow_imported": "tensorflow" in sys.modules}
 
 
-def job_batching(job: dict) -> dict:
-    """Forward-pass cost per message by batch size and by length grouping, on the backend directly.
-
-    Settings are interleaved and each figure is the median of ``repeats`` draws, so a busy neighbour skews all alike.
-    """
+def job_raw(job: dict) -> dict:
+    """The served graph alone: pre-tokenised messages, length-sorted batches of 32, ``session.run`` timed only."""
     import numpy as np
 
-    from bot.core.backends.base import load_backend
+    from bot.core.backends.base import load_backend, pad_rows
     from bot.core.registry import load_registry
 
+    imported = time.perf_counter()
     backend = load_backend(load_registry(job["models_yaml"]).get(job["model"]))
-    messages, rng = job["messages"], np.random.default_rng(job["seed"])
-    long_text = max(messages, key=len) * 8  # reaches max_length
-    sizes, repeats = job.get("sizes", [1, 2, 4, 8, 16, 32, 64]), job.get("repeats", 5)
-    cases = {f"batch {size}": ("both", size, False) for size in sizes}
-    for grouping in ("none", "both"):
-        cases[f"32 drawn, groups {grouping}"] = (grouping, 32, False)
-        cases[f"31 + 1 long, groups {grouping}"] = (grouping, 31, True)
-    timings: dict[str, list[float]] = {name: [] for name in cases}
-    default_overhead = backend.group_overhead
-    backend.predict(messages[:64])  # warm-up
-    for _ in range(repeats):
-        for name, (grouping, size, with_long) in cases.items():
-            texts = [messages[i] for i in rng.integers(0, len(messages), size)] + ([long_text] if with_long else [])
-            backend.group_overhead = default_overhead if grouping == "both" else 10**9
-            timings[name].append(_timed(lambda texts=texts: backend.predict(texts)) / len(texts))
-    backend.group_overhead = default_overhead
-    return {"ms_per_message": {name: float(np.median(values)) * 1000 for name, values in timings.items()}}
+    rows, _ = backend.encoder.encode(job["messages"])
+    order = np.argsort([len(row) for row in rows], kind="stable")
+    batches = [
+        pad_rows([rows[i] for i in order[start : start + 32]], backend.pad_id) for start in range(0, len(rows), 32)
+    ]
+    feeds = [{"input_ids": ids, "attention_mask": mask} for ids, mask in batches]
+    backend.session.run(None, feeds[0])
+    best = min(
+        _timed(lambda: [backend.session.run(None, feed) for feed in feeds]) for _ in range(job.get("repeats", 3))
+    )
+    return {
+        "import_s": imported - STARTED,
+        "throughput": {"messages": len(rows), "seconds": best, "msgs_per_s": len(rows) / best},
+        "mean_tokens": float(np.mean([len(row) for row in rows])),
+        "rss_after_load_mb": memory_mb()["rss_mb"],
+    }
+
+
+def job_raid(job: dict) -> dict:
+    """A raid: ``count`` messages, ``copies`` share of them copies of ``distinct`` texts; flood cache off vs on."""
+    import numpy as np
+
+    rng = np.random.default_rng(job["seed"])
+    pool = job["messages"]
+    count, distinct, copies = job.get("count", 1000), job.get("distinct", 20), job.get("copies", 0.8)
+    raid_texts = [pool[i] for i in rng.choice(len(pool), distinct, replace=False)]
+    others = [pool[i] for i in rng.choice(len(pool), count, replace=count > len(pool))]
+    messages = [raid_texts[i % distinct] if rng.random() < copies else others[i] for i in range(count)]
+
+    async def run(flood_size: int) -> dict:
+        classifier = _classifier(job, {"flood_size": flood_size})
+        try:
+            await classifier.load(job["model"])
+            await classifier.classify(pool[-64:], job["model"])  # warm-up on texts outside the raid
+            started = time.perf_counter()
+            await asyncio.gather(*(classifier.classify([text], job["model"]) for text in messages))
+            seconds = time.perf_counter() - started
+            return {"msgs_per_s": count / seconds, "hit_rate": classifier.flood.hit_rate, "hits": classifier.flood.hits}
+        finally:
+            await classifier.aclose()
+
+    off, on = asyncio.run(run(0)), asyncio.run(run(4096))
+    return {"messages": count, "copies": copies, "distinct": distinct, "no_cache": off, "cache": on}
 
 
 def job_sweep(job: dict) -> dict:
-    """Micro-batcher settings: each one in a fresh Classifier (same process, model files already in page cache)."""
+    """Classifier settings, each in a fresh Classifier (same process, model files already in the page cache)."""
     rows = []
-    for entry in job["settings"]:
-        settings = {key: value for key, value in entry.items() if key != "throughput"}
-        rows.append(asyncio.run(_measure_core(job, settings, throughput=entry.get("throughput", True))))
+    for settings in job["settings"]:
+        rows.append(asyncio.run(_measure_classifier(job, settings, rates=job["rates"])))
     return {"sweep": rows}
-
-
-def job_footprint(job: dict) -> dict:
-    """Import what a running bot imports, load the ONNX model, classify: import time, RSS, TensorFlow or not."""
-    modules = ["bot.app", "bot.adapters.discord_bot", "bot.adapters.telegram_bot", "bot.core.classifier"]
-    found = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-            found.append(name)
-        except ImportError:
-            pass
-    imported = time.perf_counter()
-    result = asyncio.run(_measure_core({**job, "duration_s": 1.0}, {}, throughput=False))
-    return {
-        "modules": found,
-        "import_s": imported - STARTED,
-        "rss_after_load_mb": result["rss_after_load_mb"],
-        "tensorflow_imported": "tensorflow" in sys.modules,
-    }
 
 
 JOBS = {
     "peak": job_peak,
-    "export": job_export,
+    "build_original": job_build_original,
     "original": job_original,
-    "core": job_core,
+    "classifier": job_classifier,
+    "raw": job_raw,
+    "raid": job_raid,
     "sweep": job_sweep,
-    "batching": job_batching,
-    "footprint": job_footprint,
 }
 
 

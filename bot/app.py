@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.config import DEFAULT_STOP_GRACE, Settings
 from bot.core.classifier import Classifier
 from bot.core.dashboard_access import LinkMaker
+from bot.core.language import LanguageIdentifier
 from bot.core.moderation import ModerationService
 from bot.core.platforms import Platforms
 from bot.core.registry import Registry, load_registry
@@ -74,9 +75,12 @@ def build_classifier(settings: Settings, registry: Registry, *, max_batch: int |
     return Classifier(
         registry,
         max_batch=max_batch or settings.max_batch,
+        max_batch_tokens=settings.max_batch_tokens,
         max_wait_ms=0 if single else settings.max_wait_ms,
         cache_size=1 if single else settings.model_cache_size,
         cache_dir=settings.model_cache_dir,
+        flood_size=settings.flood_cache_size,
+        flood_ttl_s=settings.flood_cache_ttl_s,
     )
 
 
@@ -90,7 +94,7 @@ async def build_app(settings: Settings) -> AsyncIterator[App]:
     storage = await Storage.open(settings.database)
     classifier = build_classifier(settings, registry)
     try:
-        service = ModerationService(classifier, storage, registry)
+        service = ModerationService(classifier, storage, registry, languages=LanguageIdentifier())
         platforms = Platforms()
         dashboard = None
         if settings.dashboard_port is not None:

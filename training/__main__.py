@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="ONNX folder for the bot, checked, with its models.yaml entry")
     export.add_argument("source", type=Path, metavar="RUN_OR_MODEL_DIR", help="training run (uses best/) or TF folder")
     export.add_argument("--out", type=Path, required=True, help="shipped folder, e.g. models/toxic-minilm")
-    export.add_argument("--int8", action="store_true", help="ship the int8 graph (default: fp32)")
+    export.add_argument(
+        "--int8",
+        action="store_true",
+        help="ship the static int8 graph, calibrated on --data training rows (default: fp32)",
+    )
     export.add_argument(
         "--data", type=Path, help="the training CSV: ROC-AUC of fp32 vs int8 on the run's validation split"
     )
@@ -157,9 +161,16 @@ def _export(args: argparse.Namespace) -> int:
     print(f"shipped {shipped['folder']}: {', '.join(shipped['files'])} ({shipped['megabytes']} MB)")
     diffs = report["max_abs_logit_diff_vs_tf"]
     print(f"max abs logit difference vs TF: fp32 {diffs['fp32']:.2e}, int8 {diffs['int8']:.2e}")
+    mates = report["max_abs_logit_change_with_batch_mates"]
+    print(f"max abs logit change with batch mates: fp32 {mates['fp32']:.2e}, int8 {mates['int8']:.2e}")
     if report["validation"]:
         change, rows = report["validation"]["int8_change"], report["validation"]["rows"]
-        print(f"int8 - fp32 on {rows} validation rows: ROC-AUC {change['roc_auc']:+.4f}, F1 {change['f1']:+.4f}")
+        weighted = change.get("roc_auc_weighted")
+        print(
+            f"int8 - fp32 on {rows} validation rows: ROC-AUC {change['roc_auc']:+.4f}"
+            + (f" (prevalence-weighted {weighted:+.4f})" if weighted is not None else "")
+            + f", F1 {change['f1']:+.4f}"
+        )
     written = report["models_yaml"]["written"]
     where = f"{written} in {report['models_yaml']['file']}" if written else "not written (use --write-entry)"
     print(f"models.yaml entry ({where}):\n{report['entry_yaml']}", end="")

@@ -31,6 +31,7 @@ from training.thresholds import VAL_PREDICTIONS, as_report, choose_thresholds, l
 log = logging.getLogger(__name__)
 # Files an export writes into the shipped folder, the only ones it may replace there.
 REPLACEABLE = {FP32_FILE, INT8_FILE, TOKENIZER_FILE, CONFIG_FILE, "tokenizer_config.json", "special_tokens_map.json"}
+CALIBRATION_ROWS = 400  # training rows the int8 graph's activation ranges are measured on
 FP32_TOLERANCE = 1e-3  # max abs logit difference ONNX fp32 vs TF; a correct conversion is near 1e-6
 CHECK_TEXTS = (  # for the TF / ONNX comparison when no CSV is given
     "you are so stupid",
@@ -82,9 +83,18 @@ def export(
 
     if thresholds_from == "shipped" and data is None:
         raise ExportError("--thresholds-from shipped needs --data (the training CSV) to score the validation split")
+    if int8 and data is None:
+        raise ExportError("--int8 needs --data: the int8 graph is calibrated on rows of the training split")
     tf_dir, onnx_dir = work / "tf", work / "onnx"
     save_tf_copy(model_dir, tf_dir)
-    graphs = export_folder(tf_dir, onnx_dir, fp32=True, int8=True)
+    serving = {
+        "max_length": model.max_length,
+        "truncation": recipe.get("truncation", "head"),
+        "head_share": recipe.get("head_share", 0.75),
+    }
+    write_moderation(tf_dir / CONFIG_FILE, serving)  # calibration tokenises as the bot will serve
+    calibration = _calibration_texts(data, model.labels, recipe, text_column) if data is not None else None
+    graphs = export_folder(tf_dir, onnx_dir, fp32=True, int8=True, calibration_texts=calibration)
     shipped_kind = "int8" if int8 else "fp32"
 
     check_texts, scored = list(CHECK_TEXTS), None
@@ -109,12 +119,9 @@ def export(
     best = _best_metrics(model_dir)
     moderation = {
         "thresholds": thresholds,
-        "max_length": model.max_length,
+        **serving,  # served the way it was trained: both backends cut long texts as training did
         "threshold_rule": rule,
         "recipe": recipe.get("name"),
-        # served the way it was trained: the bot's ONNX backend keeps the start and the end of long texts
-        "truncation": recipe.get("truncation", "head"),
-        "head_share": recipe.get("head_share", 0.75),
         "best_epoch": best.get("epoch"),
         "validation_mean_roc_auc": best.get("val_mean_auc"),
     }
@@ -128,6 +135,7 @@ def export(
             **_compare_graphs(scored, label_rows, model.labels, thresholds),
         }
     diffs = {kind: verify(tf_dir, path, check_texts, max_length=model.max_length) for kind, path in graphs.items()}
+    batch_dependence = _batch_dependence(onnx_dir, graphs, check_texts, model.max_length)
     if diffs["fp32"] > FP32_TOLERANCE:
         raise ExportError(f"ONNX fp32 logits differ from TF by {diffs['fp32']:.2e} (> {FP32_TOLERANCE}): not shipped")
 
@@ -162,6 +170,8 @@ def export(
         "work": {"tf": str(tf_dir), "onnx": str(onnx_dir)},
         "graph_megabytes": {kind: round(path.stat().st_size / 1e6, 2) for kind, path in graphs.items()},
         "max_abs_logit_diff_vs_tf": {kind: float(value) for kind, value in diffs.items()},
+        "max_abs_logit_change_with_batch_mates": batch_dependence,
+        "calibration": {"rows": len(calibration), "from": f"training split of {data}"} if calibration else None,
         "check_texts": len(check_texts),
         "thresholds": as_report(choices) if choices else thresholds,
         "threshold_rule": rule,
@@ -261,6 +271,39 @@ def _validation_rows(data: Path, labels, recipe: dict, model_dir: Path, text_col
         f"{len(val_idx)} validation rows of {data} (seed {recipe.get('seed')}, fraction {recipe.get('val_fraction')})"
     )
     return [texts[i] for i in val_idx], label_rows[val_idx], split
+
+
+def _calibration_texts(data: Path, labels, recipe: dict, text_column: str, count: int = CALIBRATION_ROWS) -> list[str]:
+    """``count`` random rows of the run's training split (never validation rows) to calibrate int8 on."""
+    from training.data import label_matrix, load_jigsaw, stratified_split
+
+    dataset = load_jigsaw(Path(data), labels, text_column)
+    train_idx = np.arange(len(dataset))
+    if recipe:
+        train_idx, _ = stratified_split(
+            label_matrix(dataset, labels), recipe.get("val_fraction", 0.1), recipe.get("seed", 42)
+        )
+    chosen = np.random.default_rng(0).choice(train_idx, size=min(count, len(train_idx)), replace=False)
+    texts = dataset[text_column]
+    return [texts[int(i)] or "" for i in chosen]
+
+
+def _batch_dependence(onnx_dir: Path, graphs: dict[str, Path], texts: Sequence[str], max_length: int) -> dict:
+    """Largest logit change of a check text scored alone vs with random batch mates, per graph (0: independent)."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    from bot.core.backends.base import TextEncoder
+    from bot.core.backends.onnx_quantize import batch_dependence
+    from bot.core.model_folder import read_folder_config
+
+    config = read_folder_config(onnx_dir)
+    encoder = TextEncoder(Tokenizer.from_file(str(onnx_dir / TOKENIZER_FILE)), max_length=max_length, folder=config)
+    rows, _ = encoder.encode(list(texts))
+    return {
+        kind: batch_dependence(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), rows, trials=20)
+        for kind, path in graphs.items()
+    }
 
 
 def _compare_graphs(scored: dict[str, np.ndarray], label_rows: np.ndarray, labels, thresholds) -> dict:

@@ -28,6 +28,9 @@ MIN_CONFIDENCE = 0.8
 _NOISE = re.compile(r"https?://\S+|www\.\S+|<a?:\w+:\d+>|<[@#&!]*\d+>|[@#]\w+|\d+")
 _LETTER = re.compile(r"[^\W\d_]")
 _NO_LANGUAGE = "zxx"  # py3langid's label for text without linguistic content
+# Languages whose words are another's: an English model reads English-lexified Nigerian Pidgin, and py3langid also
+# gives "pcm" to some informal English; the gate must not exempt such messages from an English model.
+READ_AS: dict[str, str] = {"pcm": "en"}
 
 
 def clean(text: str) -> str:
@@ -84,7 +87,8 @@ class LanguageIdentifier:
         if found is None:
             return None
         language, probability = found
-        if language in expected or language == _NO_LANGUAGE or probability < self.min_confidence:
+        readable = language in expected or READ_AS.get(language) in expected
+        if readable or language == _NO_LANGUAGE or probability < self.min_confidence:
             return None
         return language
 

@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.errors import UnknownEventError
 from bot.core.explain import Explanation
+from bot.core.model_folder import LabelThresholds
 from bot.core.outbox import PendingAction
 from bot.core.records import Action, ActionReport, ChatStats, EventRecord, NewEvent, Recorded, excerpt
 from bot.core.types import ChatRef
 from bot.storage import inbox as inbox_rows
+from bot.storage.chat_settings import thresholds_overrides
 from bot.storage.queries import json_array_elements, upsert
 from bot.storage.tables import events, feedback, inbox, strikes
 
@@ -93,7 +95,7 @@ def _values(event: NewEvent) -> dict[str, Any]:
         "reason": event.reason,
         "flagged": json.dumps(list(event.flagged)),
         "triggered": json.dumps(list(event.triggered)),
-        "thresholds": json.dumps(dict(event.thresholds)),
+        "thresholds": json.dumps({label: {"flag": t.flag, "act": t.act} for label, t in event.thresholds.items()}),
         "text": event.text if event.store_text else excerpt(event.text),
         "text_stored": int(event.store_text),
         "timeout_seconds": event.timeout_seconds,
@@ -311,7 +313,10 @@ def event_record(row: Row[Any]) -> EventRecord:
         reason=r["reason"],
         flagged=tuple(json.loads(r["flagged"])),
         triggered=tuple(json.loads(r["triggered"])),
-        thresholds=json.loads(r["thresholds"]),
+        thresholds={
+            label: LabelThresholds(**points)
+            for label, points in thresholds_overrides(json.loads(r["thresholds"])).items()
+        },
         text=r["text"],
         text_stored=bool(r["text_stored"]),
         timeout_seconds=int(r["timeout_seconds"]),

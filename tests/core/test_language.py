@@ -68,6 +68,13 @@ def test_an_expected_language_is_not_foreign(identifier: LanguageIdentifier) -> 
     assert identifier.foreign_language(text, ("en",)) == "es"
 
 
+def test_english_lexified_pidgin_counts_as_english(identifier: LanguageIdentifier) -> None:
+    text = "abeg make una no dey waste my time, this thing no go work"
+    assert identifier.identify(text)[0] == "pcm"
+    assert identifier.foreign_language(text, ENGLISH) is None
+    assert identifier.foreign_language(text, ("fr",)) == "pcm"
+
+
 def test_mixed_messages_default_to_the_models_language(identifier: LanguageIdentifier) -> None:
     assert identifier.foreign_language("lol that was hilarious, gracias amigo", ENGLISH) is None
 

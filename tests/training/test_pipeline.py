@@ -11,6 +11,7 @@ import pytest
 
 from bot.core.classifier import Classifier
 from bot.core.labels import TOXICITY_LABELS
+from bot.core.model_folder import parse_thresholds
 from bot.core.registry import load_registry
 from tests.training.conftest import f1_at, write_jigsaw_csv
 from training.__main__ import main
@@ -97,6 +98,8 @@ def test_export_ships_only_what_the_bot_loads(pipeline):
     assert (pipeline.run / "export" / "tf" / "tf_model.h5").is_file()  # the TF weights stay with the run
     report = pipeline.export_report
     assert report["max_abs_logit_diff_vs_tf"]["fp32"] < 1e-4
+    assert report["max_abs_logit_change_with_batch_mates"]["int8"] <= 1e-4  # static int8: batch mates change nothing
+    assert report["calibration"]["rows"] > 0
     validation = report["validation"]
     assert validation["rows"] == json.loads((pipeline.run / "data_stats.json").read_text())["validation_rows"]
     assert validation["int8_change"]["roc_auc"] == pytest.approx(
@@ -126,7 +129,10 @@ async def test_the_exported_folder_serves_through_the_registry(pipeline):
     spec = registry.get("tiny-export")
     config = json.loads((pipeline.shipped / "config.json").read_text())
     assert spec.runtime == "onnx" and spec.source.path == pipeline.shipped.resolve()
-    assert spec.thresholds == pytest.approx(config["moderation"]["thresholds"], abs=1e-4)
+    folder = parse_thresholds(config["moderation"]["thresholds"], "config.json")
+    assert set(spec.thresholds) == set(folder)
+    for label, points in spec.thresholds.items():
+        assert (points.flag, points.act) == pytest.approx((folder[label].flag, folder[label].act), abs=1e-4)
     assert spec.max_length == 32
     classifier = Classifier(registry)
     try:

@@ -26,15 +26,18 @@ from telegram.ext import (
     filters,
 )
 
-from bot.adapters.telegram_bot._actions import FEEDBACK_PREFIX, ActionTaker
+from bot.adapters.telegram_bot._actions import ActionTaker
 from bot.adapters.telegram_bot._admins import AdminCache
 from bot.adapters.telegram_bot._commands import ADMIN_COMMANDS, PUBLIC_COMMANDS, Commands
 from bot.adapters.telegram_bot._convert import PLATFORM
 from bot.adapters.telegram_bot._dashboard import DashboardCommand, TelegramPlatform
 from bot.adapters.telegram_bot._intake import note_handler_error, poll, process
 from bot.adapters.telegram_bot._moderation import Moderation
+from bot.adapters.telegram_bot._render import FEEDBACK_PREFIX
 from bot.adapters.telegram_bot._retry import call_api
 from bot.config import Settings
+from bot.core.command_text import COMMANDS
+from bot.core.commands import Commands as CoreCommands
 from bot.core.dashboard_access import LinkMaker
 from bot.core.moderation import ModerationService
 from bot.core.platforms import Platforms
@@ -87,7 +90,11 @@ def build_application(
     own_command = new_messages & OwnCommand([name for names in handlers for name in names])
     application.add_handlers(
         [
-            *(CommandHandler(list(names), callback, filters=new_messages) for names, callback in handlers.items()),
+            CommandHandler(["start", "help"], commands.help, filters=new_messages),
+            CommandHandler(list(COMMANDS), commands.command, filters=new_messages),
+            CommandHandler(
+                "dashboard", DashboardCommand(CoreCommands(service), dashboard, admins), filters=new_messages
+            ),
             CallbackQueryHandler(moderation.on_feedback, pattern=rf"^{FEEDBACK_PREFIX}:"),
             MessageHandler(
                 filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & ~own_command,

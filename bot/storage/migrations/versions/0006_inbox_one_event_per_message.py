@@ -2,7 +2,7 @@
 
 Older releases logged every edit of a message as one more event: those are kept, all but the first under a marked
 message id (``<id>#<event id>``), before the (platform, chat, message) key becomes unique.
-Revision ID: 0005, revises 0004.
+Revision ID: 0006, revises 0005.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -99,7 +99,7 @@ class ConsoleChat:
         self._speaker = speakers[who.lower()]
         return f"you are now the {self._speaker.display_name} ({self._speaker.user_id})"
 
-    def _write(self, text: str) -> None:
+    def write(self, text: str) -> None:
         self._out.write(text + "\n")
         self._out.flush()
 

@@ -245,5 +245,5 @@ async def test_feedback_on_an_id_beyond_64_bits_is_a_one_line_error(service: Mod
 
 async def test_a_small_threshold_is_shown_as_set_and_a_vanishing_one_refused(service: ModerationService) -> None:
     small, vanishing = await chat_session(service, "/threshold insult 0.001", "/threshold insult 1e-300")
-    assert small == "threshold of insult: 0.001"
+    assert small == "insult: thresholds set to 0.001 (now flag 0.001, act 0.001)."
     assert vanishing == "error: a threshold must be above 0 (at least 1e-06) and at most 1, got 1e-300"

@@ -96,4 +96,7 @@ async def test_a_vanishing_threshold_is_refused_in_one_line(service: ModerationS
         InvalidSettingError, match=r"^a threshold must be above 0 \(at least 1e-06\) and at most 1, got 1e-300$"
     ):
         await service.set_threshold(CHAT, ADMIN, "insult", 1e-300)
-    assert (await service.set_threshold(CHAT, ADMIN, "insult", 0.001)).thresholds["insult"] == 0.001
+    assert (await service.set_threshold(CHAT, ADMIN, "insult", 0.001)).thresholds["insult"] == {
+        "flag": 0.001,
+        "act": 0.001,
+    }

@@ -76,18 +76,8 @@ def build_application(
     application.bot_data["platform"] = TelegramPlatform(application.bot, admins, actions)
     application.bot_data[MODERATION] = moderation  # serve() hands it the actions to carry out again
     new_messages = filters.UpdateType.MESSAGE
-    handlers = {
-        ("start", "help"): commands.help,
-        ("classify",): commands.classify,
-        ("model",): commands.model,
-        ("settings",): commands.settings,
-        ("threshold",): commands.threshold,
-        ("action",): commands.action,
-        ("stats",): commands.stats,
-        ("dashboard",): DashboardCommand(dashboard, admins),
-    }
     # only the bot's own commands are commands: "/x you idiot" or "/classify@otherbot ..." is a message to moderate
-    own_command = new_messages & OwnCommand([name for names in handlers for name in names])
+    own_command = new_messages & OwnCommand(["start", "help", "dashboard", *COMMANDS])
     application.add_handlers(
         [
             CommandHandler(["start", "help"], commands.help, filters=new_messages),

@@ -39,7 +39,15 @@ from bench.quality_sets import SET_NAMES, EvalSet, load_sets
 from bench.quality_targets import render_markdown, targets
 from bot.core.classifier import Classifier
 from bot.core.language import LanguageIdentifier
-from bot.core.model_folder import CONFIG_FILE, FP32_FILE, GRAPH_FILES, INT8_FILE, MODERATION_KEY
+from bot.core.model_folder import (
+    CONFIG_FILE,
+    FP32_FILE,
+    GRAPH_FILES,
+    INT8_FILE,
+    MODERATION_KEY,
+    FolderConfig,
+    read_folder_config,
+)
 from bot.core.moderation import ModerationService
 from bot.core.policy import Decision
 from bot.core.registry import ModelSpec, Registry, load_registry
@@ -155,7 +163,8 @@ async def score(classifier: Classifier, spec: ModelSpec, data: EvalSet, scoring:
 class Replay:
     """The service's classifier: hands back what the real Classifier answered for each text."""
 
-    def __init__(self) -> None:
+    def __init__(self, specs: dict[str, ModelSpec]) -> None:
+        self.specs = specs
         self.answers: dict[tuple[str, str], Classification] = {}
 
     def add(self, model: str, texts: Sequence[str], answers: Sequence[Classification]) -> None:
@@ -163,6 +172,11 @@ class Replay:
 
     async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]:
         return [self.answers[(model or "", text)] for text in texts]
+
+    async def folder_config(self, model: str | None = None) -> FolderConfig:
+        """The served folder's own settings (thresholds, languages), as the bot's Classifier reports them."""
+        path = getattr(self.specs[model or ""].source, "path", None)
+        return read_folder_config(Path(path)) if path is not None else FolderConfig()
 
 
 async def decide_all(service: ModerationService, spec: ModelSpec, data: EvalSet) -> list[Decision]:
@@ -186,7 +200,7 @@ async def run_model(
 ) -> dict[str, Outcomes]:
     classifier = scoring.classifier(registry)
     storage = await Storage.open(":memory:")
-    replay = Replay()
+    replay = Replay({spec.name: spec})
     outcomes: dict[str, Outcomes] = {}
     try:
         # explanations (extra forward passes on edited texts) never change a decision: not needed here

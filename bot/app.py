@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.config import Settings
 from bot.core.classifier import Classifier
 from bot.core.dashboard_access import LinkMaker
+from bot.core.language import LanguageIdentifier
 from bot.core.moderation import ModerationService
 from bot.core.platforms import Platforms
 from bot.core.registry import Registry, load_registry
@@ -93,7 +94,7 @@ async def build_app(settings: Settings) -> AsyncIterator[App]:
     storage = await Storage.open(settings.database)
     classifier = build_classifier(settings, registry)
     try:
-        service = ModerationService(classifier, storage, registry)
+        service = ModerationService(classifier, storage, registry, languages=LanguageIdentifier())
         platforms = Platforms()
         dashboard = None
         if settings.dashboard_port is not None:

@@ -13,58 +13,40 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import BinaryIO, TextIO
 
 from bot.config import Settings
+from bot.core.command_text import help_reply, run_text
+from bot.core.commands import Commands, Context
 from bot.core.errors import BotError
-from bot.core.labels import TOXICITY_LABELS
 from bot.core.moderation import ModerationService
-from bot.core.policy import effective_thresholds
-from bot.core.report import render_text
+from bot.core.replies import render_text
+from bot.core.report import render_text as render_scores
 from bot.core.types import Actor, ChatRef, Message
 
 CONSOLE_CHAT = ChatRef("console", "local")
 LOCAL_ADMIN = Actor("local", is_admin=True, display_name="local admin")
 LOCAL_MEMBER = Actor("local-member", is_admin=False, display_name="local member")
-HELP = """\
-commands:
-  /classify TEXT           the per-label table of TEXT (no policy, nothing logged)
-  /classify explain TEXT   the table and the words that drove the score
-  /model                   the models, and the one this chat uses
-  /model NAME              use model NAME in this chat
-  /settings                this chat's moderation settings
-  /threshold LABEL VALUE   the threshold of LABEL (0-1, or "default")
-  /action ACTION           flag, delete, warn or timeout
-  /stats                   counts of this chat's moderation log
-  /feedback ID right|wrong review logged event ID ("wrong": not toxic, clears the strike)
-  /as admin|member         who is talking (admins are never acted on)
-  /help                    this list
-anything else is a message in the chat; end of input (Ctrl-D) quits"""
+NOT_HERE = frozenset({"logchannel"})  # a console has no other channel to post to
+CONSOLE_ONLY = (
+    ("/as admin|member", "who is talking (admins are never acted on)"),
+    ("/help", "this list; anything else is a message in the chat, end of input (Ctrl-D) quits"),
+)
 
 log = logging.getLogger(__name__)
 
 
 class ConsoleChat:
-    """Turns lines into service calls and prints the answers."""
+    """Turns lines into messages or commands of the shared command surface, and prints the answers."""
 
     def __init__(self, service: ModerationService, out: TextIO, *, echo: bool = False) -> None:
         self._service = service
+        self._commands = Commands(service)
         self._out = out
         self._echo = echo
         self._speaker = LOCAL_ADMIN
         self._count = 0
-        self._commands: dict[str, Callable[[str], Awaitable[str]]] = {
-            "classify": self._classify,
-            "model": self._model,
-            "settings": self._settings,
-            "threshold": self._threshold,
-            "action": self._action,
-            "stats": self._stats,
-            "feedback": self._feedback,
-            "as": self._as,
-            "help": self._help,
-        }
 
     async def handle_line(self, line: str) -> None:
         """One line of input: a command or a message. Errors are answered, never raised."""
@@ -74,21 +56,26 @@ class ConsoleChat:
         if self._echo:
             self._write(f"> {line}")
         try:
-            if line.startswith("/"):
-                name, _, rest = line[1:].partition(" ")
-                command = self._commands.get(name.lower())
-                if command is None:
-                    answer = f"unknown command /{name}: /help lists them"
-                else:
-                    answer = await command(rest.strip())
-            else:
-                answer = await self._message(line)
+            answer = await (self._command(line[1:]) if line.startswith("/") else self._message(line))
         except BotError as error:
             answer = f"error: {error}"
         except Exception as error:  # a bug must not end the session: say so, log the traceback
             log.exception("console: failed on %r", line)
             answer = f"error: internal error ({type(error).__name__}), see the log"
         self._write(answer)
+
+    async def _command(self, text: str) -> str:
+        name, _, rest = text.partition(" ")
+        name = name.lower()
+        if name == "help":
+            return render_text(help_reply(exclude=NOT_HERE, extra=CONSOLE_ONLY))
+        if name == "as":
+            return self._as(rest.strip())
+        if name == "feedback":  # the console's name for /review before the command surface was shared
+            name = "review"
+        context = Context(CONSOLE_CHAT, self._speaker)
+        reply = None if name in NOT_HERE else await run_text(self._commands, context, name, rest)
+        return f"unknown command /{name}: /help lists them" if reply is None else render_text(reply)
 
     async def _message(self, text: str) -> str:
         self._count += 1
@@ -98,119 +85,15 @@ class ConsoleChat:
         event = f" [event #{outcome.event_id}]" if outcome.event_id is not None else ""
         answer = f"{decision.action}: {decision.reason}{event}"
         if decision.flagged and outcome.classification is not None:
-            answer += "\n" + _indent(render_text(outcome.classification, outcome.explanation))
+            answer += "\n" + _indent(render_scores(outcome.classification, outcome.explanation))
         return answer
 
-    async def _classify(self, text: str) -> str:
-        explain = text.split(maxsplit=1)[0].lower() == "explain" if text else False
-        if explain:
-            text = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
-        if not text:
-            return "usage: /classify [explain] TEXT"
-        result = await self._service.classify(text, chat=CONSOLE_CHAT)
-        return render_text(result, await self._service.explain(text, result) if explain else None)
-
-    async def _model(self, name: str) -> str:
-        if name:
-            settings = await self._service.set_model(CONSOLE_CHAT, self._speaker, name)
-            return f"this chat now uses {self._service.effective_model(settings)}"
-        current = self._service.effective_model(await self._service.settings(CONSOLE_CHAT))
-        registry = self._service.registry
-        lines = []
-        for spec in self._service.models():
-            mark = "*" if spec.name == current else " "
-            status = registry.availability(spec.name)
-            lines.append(f"{mark} {spec.name}  {spec.display_name}  ({spec.task}, {spec.runtime}, {status})")
-        return "\n".join([*lines, "* this chat's model; /model NAME switches"])
-
-    async def _settings(self, _: str) -> str:
-        settings = await self._service.settings(CONSOLE_CHAT)
-        spec = self._service.registry.get(self._service.effective_model(settings))
-        labels = spec.labels or (TOXICITY_LABELS if spec.is_toxicity else ())
-        thresholds = effective_thresholds(labels, settings.thresholds, spec.thresholds)
-        escalation = (
-            f"timeout {settings.timeout_seconds} s at {settings.strike_limit} strikes in "
-            f"{settings.strike_window_seconds} s"
-            if settings.strike_limit
-            else "never"
-        )
-        return "\n".join(
-            [
-                f"enabled: {'yes' if settings.enabled else 'no'}",
-                f"model: {spec.name}{'' if settings.model else ' (default)'}",
-                f"action: {settings.action}",
-                f"acting labels: {', '.join(settings.acting_labels) or 'none (everything only flags)'}",
-                "thresholds: "
-                + ", ".join(f"{k} {v:.2f}{'*' if k in settings.thresholds else ''}" for k, v in thresholds.items())
-                + "  (* set in this chat)",
-                f"escalation: {escalation}",
-                f"exempt users: {', '.join(sorted(settings.exempt_users)) or 'none'}; "
-                f"exempt roles: {', '.join(sorted(settings.exempt_roles)) or 'none'}",
-                f"log keeps: {'whole messages' if settings.store_text else 'an excerpt of each message'}",
-            ]
-        )
-
-    async def _threshold(self, args: str) -> str:
-        parts = args.split()
-        if len(parts) != 2:
-            return "usage: /threshold LABEL VALUE (VALUE 0-1, or default)"
-        label, raw = parts
-        if raw.lower() in ("default", "reset"):
-            value = None
-        else:
-            try:
-                value = float(raw)
-            except ValueError:
-                return f"error: '{raw}' is not a number between 0 and 1"
-        settings = await self._service.set_threshold(CONSOLE_CHAT, self._speaker, label, value)
-        shown = f"{settings.thresholds[label]:.2f}" if label in settings.thresholds else "the model's default"
-        return f"threshold of {label}: {shown}"
-
-    async def _action(self, action: str) -> str:
-        if not action:
-            return "usage: /action flag|delete|warn|timeout"
-        settings = await self._service.set_action(CONSOLE_CHAT, self._speaker, action)
-        return f"action: {settings.action}"
-
-    async def _stats(self, _: str) -> str:
-        stats = await self._service.stats(CONSOLE_CHAT)
-
-        def counts(items: dict) -> str:
-            return ", ".join(f"{key} {value}" for key, value in items.items()) or "none"
-
-        return "\n".join(
-            [
-                f"model: {stats.model}",
-                f"logged events: {stats.events} (by action: {counts(dict(stats.by_action))})",
-                f"by label: {counts(dict(stats.by_label))}",
-                f"reviews: {stats.confirmed} confirmed, {stats.rejected} marked not toxic",
-                f"active strikes: {stats.active_strikes}",
-            ]
-        )
-
-    async def _feedback(self, args: str) -> str:
-        parts = args.split()
-        verdicts = {"right": True, "confirm": True, "wrong": False, "not-toxic": False}
-        if len(parts) != 2 or not parts[0].lstrip("#").isdigit() or parts[1].lower() not in verdicts:
-            return "usage: /feedback EVENT_ID right|wrong"
-        event_id, correct = int(parts[0].lstrip("#")), verdicts[parts[1].lower()]
-        result = await self._service.feedback(event_id, self._speaker, correct, chat=CONSOLE_CHAT)
-        notes = ["confirmed" if correct else "marked not toxic"]
-        if result.strike_cleared:
-            notes.append("strike cleared")
-        if result.lift_timeout:
-            notes.append(f"timeout of {result.author_id} lifted")
-        return f"event #{event_id}: {', '.join(notes)}"
-
-    async def _as(self, who: str) -> str:
+    def _as(self, who: str) -> str:
         speakers = {"admin": LOCAL_ADMIN, "member": LOCAL_MEMBER}
         if who.lower() not in speakers:
             return "usage: /as admin|member"
         self._speaker = speakers[who.lower()]
         return f"you are now the {self._speaker.display_name} ({self._speaker.user_id})"
-
-    async def _help(self, _: str) -> str:
-        return HELP
 
     def _write(self, text: str) -> None:
         self._out.write(text + "\n")

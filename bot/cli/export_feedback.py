@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [jigsaw_row(event) for event in events if event.text_stored]
     skipped = len(events) - len(rows)
     write_csv(args.out, rows)
-    note = f"; skipped {skipped} whose text was not stored (enable store_text in those chats)" if skipped else ""
+    note = f"; skipped {skipped} whose text was not stored (turn on /storetext in those chats)" if skipped else ""
     print(f"wrote {len(rows)} reviewed events to {args.out}{note}", file=sys.stderr)
     return EXIT_OK
 

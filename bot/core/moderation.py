@@ -6,23 +6,26 @@ actor is an admin here too, whatever the adapter already checked, and every sett
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Literal
 
 from bot.core.errors import BotError, InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
 from bot.core.explain import Explanation, explain, explanation_label
 from bot.core.labels import TOXICITY_LABELS
-from bot.core.policy import Decision, decide
+from bot.core.language import LanguageIdentifier
+from bot.core.model_folder import POINTS, LabelThresholds
+from bot.core.policy import Decision, decide, effective_thresholds
+from bot.core.ports import LanguageDetector, ModerationStore, TextClassifier
 from bot.core.records import (
     CHAT_ACTIONS,
     Action,
     ActionReport,
-    AuditEntry,
     ChatSettings,
     ChatStats,
     EventRecord,
@@ -43,43 +46,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-class TextClassifier(Protocol):
-    """The part of ``bot.core.classifier.Classifier`` the service uses."""
-
-    async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]: ...
-
-
-class ModerationStore(Protocol):
-    """What the service keeps: ``bot.storage.Storage`` implements it with the core's records.
-
-    Writes that belong together are atomic: an event and its strike; a settings change and its audit entries;
-    a verdict and the strike it clears or restores. Unknown event ids raise ``UnknownEventError``.
-    """
-
-    async def get_settings(self, chat: ChatRef) -> ChatSettings: ...
-    async def update_settings(
-        self, chat: ChatRef, actor_id: str, change: Callable[[ChatSettings], ChatSettings], *, now: float
-    ) -> ChatSettings: ...
-    async def audit_log(self, chat: ChatRef, *, limit: int = 50) -> list[AuditEntry]: ...
-    async def record_event(self, event: NewEvent) -> int: ...
-    async def record_decision(
-        self, chat: ChatRef, author_id: str, *, since: float, decide: Callable[[int], tuple[T, NewEvent | None]]
-    ) -> tuple[T, int | None]:
-        """In one transaction that excludes every other one for (chat, author), in any process: count the author's
-        strikes since ``since``, call ``decide`` with that count, log the event it returns (with its strike)."""
-        ...
-
-    async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int: ...
-    async def record_action_report(self, event_id: int, report: ActionReport) -> None: ...
-    async def get_event(self, event_id: int) -> EventRecord: ...
-    async def recent_events(self, chat: ChatRef, *, limit: int = 20) -> list[EventRecord]: ...
-    async def record_feedback(
-        self, event_id: int, actor_id: str, correct: bool, *, now: float
-    ) -> tuple[EventRecord, bool]: ...
-    async def stats(self, chat: ChatRef) -> ChatStats: ...
 
 
 @dataclass(frozen=True)
@@ -112,6 +78,7 @@ class ModerationService:
         storage: ModerationStore,
         registry: Registry,
         *,
+        languages: LanguageDetector | None = None,
         clock: Callable[[], float] = time.time,
         explain_events: bool = True,
     ) -> None:
@@ -119,6 +86,7 @@ class ModerationService:
         self._explain_events = explain_events
         self._storage = storage
         self._registry = registry
+        self._languages = languages if languages is not None else LanguageIdentifier()
         self._clock = clock
 
     # messages -----------------------------------------------------------------------------------------------------
@@ -132,30 +100,35 @@ class ModerationService:
             return Outcome(None, Decision.none("the message has no text"), None)
         spec = self._registry.get(self._model_name(settings))
         [classification] = await self._classifier.classify([message.text], spec.name)
+        folder = await self._classifier.folder_config(spec.name)
+        languages = spec.languages or folder.languages
         chat, author = message.chat, message.author
         now = self._clock()
         since = now - settings.strike_window_seconds
+        facts = {
+            "author": author,
+            "roles": message.author_roles,
+            "task": classification.task,
+            "model_thresholds": spec.thresholds,
+            "folder_thresholds": folder.thresholds,
+            "languages": languages,
+        }
 
-        def decide_with(prior: int) -> Decision:
-            return decide(
-                classification.as_dict(),
-                settings,
-                author=author,
-                roles=message.author_roles,
-                task=classification.task,
-                model_thresholds=spec.thresholds,
-                prior_strikes=prior,
-            )
+        def decide_with(prior: int, foreign: str | None = None) -> Decision:
+            return decide(classification.as_dict(), settings, **facts, prior_strikes=prior, foreign_language=foreign)
 
         # whether a message is flagged never depends on prior strikes: clean messages need no write transaction
         decision = decide_with(0)
         if not decision.flagged:
             return Outcome(None, decision, classification)
+        foreign = None
+        if decision.triggered and settings.language_gate and languages:  # only what would act is worth the look
+            foreign = await asyncio.to_thread(self._languages.foreign_language, message.text, languages)
         # explained before the transaction: the extra forward pass never holds the author's lock
         why = await self._explain_event(message.text, classification, decision) if self._explain_events else None
 
         def logged(prior: int) -> tuple[Decision, NewEvent]:
-            final = decide_with(prior if spec.is_toxicity else 0)
+            final = decide_with(prior if spec.is_toxicity else 0, foreign)
             event = NewEvent(
                 chat=chat,
                 message_id=message.message_id,
@@ -215,6 +188,17 @@ class ModerationService:
     async def settings(self, chat: ChatRef) -> ChatSettings:
         return await self._storage.get_settings(chat)
 
+    async def thresholds(self, settings: ChatSettings) -> dict[str, LabelThresholds]:
+        """The thresholds in force in the chat, per label of its model (loads the model to read its folder)."""
+        spec = self._registry.get(self._model_name(settings))
+        folder = await self._classifier.folder_config(spec.name)
+        return effective_thresholds(self._labels(settings), settings, spec.thresholds, folder.thresholds)
+
+    async def model_languages(self, settings: ChatSettings) -> tuple[str, ...]:
+        """The languages the chat's model declares (models.yaml, else its folder); empty: no language gate."""
+        spec = self._registry.get(self._model_name(settings))
+        return spec.languages or (await self._classifier.folder_config(spec.name)).languages
+
     def effective_model(self, settings: ChatSettings) -> str:
         """The model the chat uses: its own choice while models.yaml still lists it, else the default."""
         return self._model_name(settings)
@@ -224,18 +208,26 @@ class ModerationService:
         self._registry.get(name)  # UnknownModelError lists the known names
         return await self._update(chat, actor, model=name)
 
-    async def set_threshold(self, chat: ChatRef, actor: Actor, label: str, value: float | None) -> ChatSettings:
-        """Override the threshold of one label (None: back to the model's threshold)."""
+    async def set_threshold(
+        self, chat: ChatRef, actor: Actor, label: str, value: float | None, point: str | None = None
+    ) -> ChatSettings:
+        """Override one label's ``flag`` or ``act`` threshold, or both (``point`` None); None: back to the model's."""
         _require_admin(actor, "change thresholds")
         current = await self._storage.get_settings(chat)
         _check_labels([label], self._labels(current))
+        if point is not None and point not in POINTS:
+            raise InvalidSettingError(f"a threshold is 'flag' or 'act', not '{point}'")
         if value is not None and not (math.isfinite(value) and 0.0 < value <= 1.0):
             raise InvalidSettingError(f"a threshold must be above 0 and at most 1, got {value}")
+        points = (point,) if point else POINTS
 
         def change(settings: ChatSettings) -> ChatSettings:
-            thresholds = {k: v for k, v in settings.thresholds.items() if k != label}
+            thresholds = {k: dict(v) for k, v in settings.thresholds.items()}
+            override = {k: v for k, v in thresholds.pop(label, {}).items() if k not in points}
             if value is not None:
-                thresholds[label] = float(value)
+                override.update(dict.fromkeys(points, float(value)))
+            if override:
+                thresholds[label] = override
             return dataclasses.replace(settings, thresholds=thresholds)
 
         return await self._storage.update_settings(chat, actor.user_id, change, now=self._clock())
@@ -279,6 +271,11 @@ class ModerationService:
         _check_labels(labels, self._labels(current))
         return await self._update(chat, actor, acting_labels=tuple(dict.fromkeys(labels)))
 
+    async def set_language_gate(self, chat: ChatRef, actor: Actor, on: bool) -> ChatSettings:
+        """On: messages confidently in a language the model was not trained on are at most flagged."""
+        _require_admin(actor, "change the language gate")
+        return await self._update(chat, actor, language_gate=bool(on))
+
     async def set_store_text(self, chat: ChatRef, actor: Actor, store_text: bool) -> ChatSettings:
         """Keep whole messages in the moderation log (needed for export-feedback) instead of an excerpt."""
         _require_admin(actor, "change what the log keeps")
@@ -318,6 +315,10 @@ class ModerationService:
         event, cleared = await self._storage.record_feedback(event_id, actor.user_id, correct, now=now)
         running = event.action == Action.TIMEOUT and event.created_at + event.timeout_seconds > now
         return FeedbackResult(event, cleared, (not correct) and running, event.chat, event.author_id)
+
+    async def event(self, event_id: int) -> EventRecord:
+        """A logged event (``UnknownEventError`` when there is none)."""
+        return await self._storage.get_event(event_id)
 
     async def stats(self, chat: ChatRef) -> ChatStats:
         stats = await self._storage.stats(chat)

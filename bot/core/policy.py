@@ -1,19 +1,24 @@
 """Scores + a chat's settings -> a decision that explains itself (none / flag / delete / warn / timeout).
 
-What the adapters do with each action: FLAG replies or reacts, DELETE removes the message, WARN replies with a
-warning, TIMEOUT mutes the author for ``timeout_seconds`` (and removes the message). Strikes count the acting
-decisions (delete, warn, timeout) of an author within the chat's window; reaching the limit escalates to a timeout.
+Each label has two operating points: at its ``flag`` threshold a message is flagged for review; at its ``act``
+threshold an acting label gets the chat's action (delete / warn / timeout). What the adapters do with each action:
+FLAG replies or reacts, DELETE removes the message, WARN replies with a warning, TIMEOUT mutes the author for
+``timeout_seconds`` (and removes the message). Strikes count the acting decisions of an author within the chat's
+window; reaching the limit escalates to a timeout. A message confidently in a language the model was not trained on
+is at most flagged (the chat's ``language_gate``; the service finds the language).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from bot.core.durations import format_duration
+from bot.core.language import language_name
+from bot.core.model_folder import LabelThresholds, resolve_thresholds
 from bot.core.records import STRIKE_ACTIONS, Action, ChatSettings
 from bot.core.types import Actor, Task
-
-DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -22,9 +27,9 @@ class Decision:
 
     action: Action
     reason: str
-    triggered: tuple[str, ...] = ()  # labels over threshold that may act in this chat
-    flagged: tuple[str, ...] = ()  # every label over its threshold (flag-only ones included)
-    thresholds: dict[str, float] = field(default_factory=dict)
+    triggered: tuple[str, ...] = ()  # acting labels over their act threshold
+    flagged: tuple[str, ...] = ()  # every label over its flag (or act) threshold
+    thresholds: dict[str, LabelThresholds] = field(default_factory=dict)
     strikes: int = 0  # strikes of the author in the window, including this one
     timeout_seconds: int = 0  # > 0 only for TIMEOUT
 
@@ -38,12 +43,13 @@ class Decision:
 
 
 def effective_thresholds(
-    labels: Collection[str], chat_thresholds: Mapping[str, float], model_thresholds: Mapping[str, float]
-) -> dict[str, float]:
-    """Per label: the chat's override, else the model's threshold from models.yaml, else 0.5."""
-    return {
-        label: float(chat_thresholds.get(label, model_thresholds.get(label, DEFAULT_THRESHOLD))) for label in labels
-    }
+    labels: Sequence[str],
+    settings: ChatSettings,
+    model_thresholds: Mapping[str, LabelThresholds] | None = None,
+    folder_thresholds: Mapping[str, LabelThresholds] | None = None,
+) -> dict[str, LabelThresholds]:
+    """Per label and point: the chat's override > models.yaml > the model folder's own > 0.5."""
+    return resolve_thresholds(labels, settings.thresholds, model_thresholds or {}, folder_thresholds or {})
 
 
 def exemption(author: Actor, roles: Collection[str], settings: ChatSettings) -> str | None:
@@ -65,14 +71,22 @@ def decide(
     author: Actor,
     roles: Collection[str] = frozenset(),
     task: Task = Task.MULTI_LABEL,
-    model_thresholds: Mapping[str, float] | None = None,
+    model_thresholds: Mapping[str, LabelThresholds] | None = None,
+    folder_thresholds: Mapping[str, LabelThresholds] | None = None,
     prior_strikes: int = 0,
+    languages: Sequence[str] = (),
+    foreign_language: str | None = None,
 ) -> Decision:
     """Decide with the rules of ``RULES`` in order: the first that returns a decision wins.
 
     ``prior_strikes`` are the author's uncleared strikes in the chat's window before this message.
+    ``foreign_language``: the code of the language the message is confidently in when it is none of the model's
+    ``languages`` and the chat's language gate is on (None otherwise).
     """
-    facts = _Facts(scores, settings, author, frozenset(roles), task, model_thresholds or {}, prior_strikes)
+    thresholds = effective_thresholds(tuple(scores), settings, model_thresholds, folder_thresholds)
+    facts = _Facts(
+        scores, settings, author, frozenset(roles), task, thresholds, prior_strikes, tuple(languages), foreign_language
+    )
     for rule in RULES:
         decision = rule(facts)
         if decision is not None:
@@ -87,25 +101,29 @@ class _Facts:
     author: Actor
     roles: frozenset[str]
     task: Task
-    model_thresholds: Mapping[str, float]
+    thresholds: dict[str, LabelThresholds]
     prior_strikes: int
+    languages: tuple[str, ...]
+    foreign_language: str | None
 
-    @property
-    def thresholds(self) -> dict[str, float]:
-        return effective_thresholds(self.scores, self.settings.thresholds, self.model_thresholds)
-
-    @property
+    @cached_property
     def flagged(self) -> tuple[str, ...]:
         limits = self.thresholds
-        return tuple(label for label, score in self.scores.items() if score >= limits[label])
+        return tuple(
+            label for label, score in self.scores.items() if score >= min(limits[label].flag, limits[label].act)
+        )
 
-    @property
+    @cached_property
     def triggered(self) -> tuple[str, ...]:
-        return tuple(label for label in self.flagged if label in self.settings.acting_labels)
-
-    def compared(self, labels: tuple[str, ...]) -> str:
         limits = self.thresholds
-        return ", ".join(f"{label} {self.scores[label]:.2f} >= {limits[label]:.2f}" for label in labels)
+        acting = self.settings.acting_labels
+        return tuple(label for label in self.flagged if label in acting and self.scores[label] >= limits[label].act)
+
+    def compared(self, labels: tuple[str, ...], point: str) -> str:
+        limits = self.thresholds
+        return ", ".join(
+            f"{label} {self.scores[label]:.2f} >= {point} {getattr(limits[label], point):.2f}" for label in labels
+        )
 
 
 def _not_toxicity(facts: _Facts) -> Decision | None:
@@ -120,30 +138,45 @@ def _nothing_over(facts: _Facts) -> Decision | None:
     limits = facts.thresholds
     if not facts.scores:
         return Decision.none("the model returned no scores")
-    top = max(facts.scores, key=lambda label: facts.scores[label] - limits[label])
-    reason = f"no label over its threshold (closest: {top} {facts.scores[top]:.2f} < {limits[top]:.2f})"
+    top = max(facts.scores, key=lambda label: facts.scores[label] - limits[label].flag)
+    reason = f"no label over its flag threshold (closest: {top} {facts.scores[top]:.2f} < flag {limits[top].flag:.2f})"
     return Decision(Action.NONE, reason, thresholds=limits, strikes=facts.prior_strikes)
 
 
+def _flag_only(facts: _Facts) -> str:
+    """Why flagged labels do not act: none may act in this chat, or those that may are below their act threshold."""
+    limits, acting = facts.thresholds, facts.settings.acting_labels
+    below = [label for label in facts.flagged if label in acting]
+    if not below:
+        return f"{facts.compared(facts.flagged, 'flag')}: flag only (no acting label)"
+    under = ", ".join(f"{label} < act {limits[label].act:.2f}" for label in below)
+    return f"{facts.compared(facts.flagged, 'flag')}: flag only ({under})"
+
+
 def _act(facts: _Facts) -> Decision:
-    """Flag-only labels flag; acting labels get the chat's action, escalated to a timeout at the strike limit."""
+    """Flag-only labels flag; acting labels over their act threshold get the chat's action, escalated at the limit."""
     settings, flagged, triggered = facts.settings, facts.flagged, facts.triggered
     strikes, timeout = facts.prior_strikes, 0
+    over = facts.compared(triggered, "act")
     if not triggered:
-        action, rule = Action.FLAG, f"{facts.compared(flagged)}: flag only (no acting label)"
+        action, rule = Action.FLAG, _flag_only(facts)
+    elif facts.foreign_language:
+        expected = " or ".join(language_name(code) for code in facts.languages) or "the model's language"
+        found = language_name(facts.foreign_language)
+        action, rule = Action.FLAG, f"{over}, but the message is in {found}, not {expected}: flagged only"
     elif (configured := Action(settings.action)) is Action.FLAG:
-        action, rule = Action.FLAG, f"{facts.compared(triggered)} -> flag (the chat's action)"
+        action, rule = Action.FLAG, f"{over} -> flag (the chat's action)"
     else:
         strikes += 1
-        window = _duration(settings.strike_window_seconds)
+        window = format_duration(settings.strike_window_seconds)
         limit = settings.strike_limit
         if configured is Action.TIMEOUT or (limit > 0 and strikes >= limit):
             action, timeout = Action.TIMEOUT, settings.timeout_seconds
             why = "the chat's action" if configured is Action.TIMEOUT else f"{_ordinal(strikes)} strike in {window}"
-            rule = f"{facts.compared(triggered)}; {why} -> timeout {_duration(timeout)}"
+            rule = f"{over}; {why} -> timeout {format_duration(timeout)}"
         else:
             action = configured
-            rule = f"{facts.compared(triggered)} -> {configured} (strike {strikes} of {limit} in {window})"
+            rule = f"{over} -> {configured} (strike {strikes} of {limit} in {window})"
     exempt = exemption(facts.author, facts.roles, settings)
     if exempt:
         return Decision(
@@ -154,6 +187,8 @@ def _act(facts: _Facts) -> Decision:
             facts.thresholds,
             facts.prior_strikes,
         )
+    if action is Action.FLAG:
+        strikes = facts.prior_strikes
     return Decision(action, rule, triggered, flagged, facts.thresholds, strikes, timeout)
 
 
@@ -163,14 +198,3 @@ RULES: tuple[Callable[[_Facts], Decision | None], ...] = (_not_toxicity, _nothin
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
-
-
-def _duration(seconds: int) -> str:
-    """86400 -> "24h", 600 -> "10 min", 172800 -> "2d"."""
-    if seconds >= 2 * 86400 and seconds % 86400 == 0:
-        return f"{seconds // 86400}d"
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.core.explain import Explanation
+from bot.core.model_folder import LabelThresholds
 from bot.core.types import ChatRef
 
 
@@ -37,7 +38,8 @@ class ChatSettings:
 
     chat: ChatRef
     model: str | None = None  # None: the registry's default model
-    thresholds: Mapping[str, float] = field(default_factory=dict)  # per-label overrides of models.yaml
+    # per-label overrides of the model's thresholds: {label: {"flag": x, "act": y}}, either point may be missing
+    thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     action: Action = Action.WARN  # one of CHAT_ACTIONS
     acting_labels: tuple[str, ...] = DEFAULT_ACTING_LABELS
     strike_limit: int = 3  # strikes within the window that escalate to a timeout; 0 never escalates
@@ -48,6 +50,7 @@ class ChatSettings:
     log_channel: str | None = None
     enabled: bool = True
     store_text: bool = False  # keep whole message text in the log (else an excerpt of EXCERPT_CHARS)
+    language_gate: bool = True  # never act on a message confidently in a language the model was not trained on
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,7 @@ class NewEvent:
     reason: str
     flagged: tuple[str, ...]
     triggered: tuple[str, ...]
-    thresholds: Mapping[str, float]
+    thresholds: Mapping[str, LabelThresholds]  # what the scores were compared with
     text: str
     store_text: bool
     created_at: float
@@ -98,7 +101,7 @@ class EventRecord:
     reason: str
     flagged: tuple[str, ...]
     triggered: tuple[str, ...]
-    thresholds: Mapping[str, float]
+    thresholds: Mapping[str, LabelThresholds]  # what the scores were compared with
     text: str  # the whole text when ``text_stored``, else an excerpt
     text_stored: bool
     timeout_seconds: int

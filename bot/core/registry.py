@@ -13,9 +13,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.core.errors import RegistryError, UnknownModelError
+from bot.core.model_folder import DEFAULT_THRESHOLD, LabelThresholds, parse_thresholds
 from bot.core.types import Task
 
-DEFAULT_THRESHOLD = 0.5
+LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Files that show a model folder or a hub snapshot holds usable weights.
 WEIGHT_FILES: tuple[str, ...] = (
@@ -53,8 +54,11 @@ class ModelSpec(BaseModel):
     source: LocalSource | HubSource
     runtime: Literal["onnx", "tensorflow"]
     max_length: int = Field(default=512, ge=8, le=8192)
-    thresholds: dict[str, float] = Field(default_factory=dict)
+    # label -> number (both points) or {flag, act}; parsed by the model folder's contract
+    thresholds: dict[str, LabelThresholds] = Field(default_factory=dict)
     labels: tuple[str, ...] | None = None
+    version: str | None = None
+    languages: tuple[str, ...] = ()  # ISO 639-1 codes the model was trained on; empty: no language gate
     # onnx only: the graph to serve or convert to; default: int8 when the folder ships it, else fp32
     quantization: Literal["fp32", "int8"] | None = None
 
@@ -65,12 +69,26 @@ class ModelSpec(BaseModel):
             raise ValueError("use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
         return value
 
-    @field_validator("thresholds")
+    @field_validator("thresholds", mode="before")
     @classmethod
-    def _check_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        for label, threshold in value.items():
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"threshold of '{label}' must be between 0 and 1, got {threshold}")
+    def _parse_thresholds(cls, value: Any) -> dict[str, LabelThresholds]:
+        if value is None:
+            return {}
+        if isinstance(value, Mapping) and all(isinstance(item, LabelThresholds) for item in value.values()):
+            return dict(value)
+        return parse_thresholds(value, "thresholds")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    @field_validator("languages")
+    @classmethod
+    def _check_languages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [code for code in value if not LANGUAGE_CODE.match(code)]
+        if bad:
+            raise ValueError(f"languages must be ISO 639-1 codes such as en, not {bad[0]!r}")
         return value
 
     @model_validator(mode="after")
@@ -96,7 +114,9 @@ class ModelSpec(BaseModel):
         return self.task is Task.MULTI_LABEL
 
     def threshold(self, label: str) -> float:
-        return self.thresholds.get(label, DEFAULT_THRESHOLD)
+        """The label's flag threshold in models.yaml (the point at which it is worth a look), else 0.5."""
+        points = self.thresholds.get(label)
+        return points.flag if points is not None else DEFAULT_THRESHOLD
 
 
 class Availability(StrEnum):

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from bot.core.errors import BotError
 from bot.core.labels import TOXICITY_LABELS
+from bot.core.model_folder import DEFAULT_THRESHOLD, POINTS, LabelThresholds
 from bot.core.records import CHAT_ACTIONS, ChatSettings
 from bot.core.types import Actor, ChatRef
 from bot.dashboard.auth import Grant, chat_path
@@ -66,7 +67,11 @@ async def _render(
     specs = dashboard.service.models()
     spec = next((spec for spec in specs if spec.name == model), None)
     labels = (spec.labels if spec and spec.labels else None) or TOXICITY_LABELS
-    defaults = {label: spec.threshold(label) for label in labels} if spec else {}
+    defaults = (
+        {label: spec.thresholds.get(label, LabelThresholds(DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)) for label in labels}
+        if spec
+        else {}
+    )
     audit = await dashboard.store.audit_log(grant.chat, limit=20)
     return dashboard.render(
         request,
@@ -111,11 +116,11 @@ def plan(
     if "acting_shown" in form and set(acting) != set(current.acting_labels):
         add("acting labels", lambda: service.set_acting_labels(chat, actor, acting))
     for key in form:
-        if key.startswith("threshold_"):
-            label = key.removeprefix("threshold_")
-            value = _number(form, key, errors, f"threshold of {label}")
-            if not _unreadable(value) and value != current.thresholds.get(label):
-                add(f"threshold of {label}", _threshold(service, chat, actor, label, value))
+        point, _, label = key.removeprefix("threshold_").partition("_")
+        if key.startswith("threshold_") and point in POINTS:
+            value = _number(form, key, errors, f"{point} threshold of {label}")
+            if not _unreadable(value) and value != current.thresholds.get(label, {}).get(point):
+                add(f"{point} threshold of {label}", _threshold(service, chat, actor, label, value, point))
     limit = _number(form, "strike_limit", errors, "strike limit")
     hours = _number(form, "window_hours", errors, "strike window")
     minutes = _number(form, "timeout_minutes", errors, "timeout")
@@ -141,13 +146,16 @@ def plan(
     store_text = form.get("store_text") == "on"
     if store_text != current.store_text:
         add("store text", lambda: service.set_store_text(chat, actor, store_text))
+    language_gate = form.get("language_gate") == "on"
+    if "language_gate_shown" in form and language_gate != current.language_gate:
+        add("language gate", lambda: service.set_language_gate(chat, actor, language_gate))
     return changes
 
 
 def _threshold(
-    service: DashboardService, chat: ChatRef, actor: Actor, label: str, value: float | None
+    service: DashboardService, chat: ChatRef, actor: Actor, label: str, value: float | None, point: str
 ) -> Callable[[], Awaitable[ChatSettings]]:
-    return lambda: service.set_threshold(chat, actor, label, value)
+    return lambda: service.set_threshold(chat, actor, label, value, point)
 
 
 def _exempt(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from jinja2 import Environment
 
 from bot.core.explain import Explanation
+from bot.core.model_folder import LabelThresholds
 from bot.core.records import EventRecord
 
 HOW_TO_OPEN = (
@@ -28,7 +29,7 @@ class Segment:
 class ScoreRow:
     label: str
     score: float
-    threshold: float | None
+    threshold: LabelThresholds | None  # the flag and act points it was compared with
     over: bool
 
 

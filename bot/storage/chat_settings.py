@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.core.model_folder import POINTS
 from bot.core.records import Action, AuditEntry, ChatSettings
 from bot.core.types import ChatRef
 from bot.storage.queries import upsert
@@ -27,7 +28,7 @@ async def load(conn: AsyncConnection, chat: ChatRef) -> ChatSettings:
     return ChatSettings(
         chat=chat,
         model=row["model"],
-        thresholds={str(label): float(value) for label, value in json.loads(row["thresholds"]).items()},
+        thresholds=thresholds_overrides(json.loads(row["thresholds"])),
         action=Action(row["action"]),
         acting_labels=tuple(json.loads(row["acting_labels"])),
         strike_limit=int(row["strike_limit"]),
@@ -38,6 +39,7 @@ async def load(conn: AsyncConnection, chat: ChatRef) -> ChatSettings:
         log_channel=row["log_channel"],
         enabled=bool(row["enabled"]),
         store_text=bool(row["store_text"]),
+        language_gate=bool(row["language_gate"]),
     )
 
 
@@ -47,7 +49,9 @@ async def save(conn: AsyncConnection, settings: ChatSettings, *, now: float) -> 
         "platform": settings.chat.platform,
         "chat_id": settings.chat.chat_id,
         "model": settings.model,
-        "thresholds": json.dumps(dict(sorted(settings.thresholds.items()))),
+        "thresholds": json.dumps(
+            {label: dict(sorted(pts.items())) for label, pts in sorted(settings.thresholds.items())}
+        ),
         "action": str(settings.action),
         "acting_labels": json.dumps(list(settings.acting_labels)),
         "strike_limit": settings.strike_limit,
@@ -58,9 +62,20 @@ async def save(conn: AsyncConnection, settings: ChatSettings, *, now: float) -> 
         "log_channel": settings.log_channel,
         "enabled": int(settings.enabled),
         "store_text": int(settings.store_text),
+        "language_gate": int(settings.language_gate),
         "updated_at": now,
     }
     await conn.execute(upsert(conn, table, values, key=_KEY))
+
+
+def thresholds_overrides(raw: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Stored overrides as ``{label: {point: x}}``; a bare number (stored before flag/act existed) means both."""
+    return {
+        str(label): {str(point): float(x) for point, x in value.items()}
+        if isinstance(value, dict)
+        else dict.fromkeys(POINTS, float(value))
+        for label, value in raw.items()
+    }
 
 
 def changes(old: ChatSettings, new: ChatSettings) -> list[tuple[str, Any, Any]]:

@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.errors import UnknownEventError
 from bot.core.explain import Explanation
+from bot.core.model_folder import LabelThresholds
 from bot.core.records import Action, ActionReport, ChatStats, EventRecord, NewEvent, excerpt
 from bot.core.types import ChatRef
+from bot.storage.chat_settings import thresholds_overrides
 from bot.storage.queries import json_array_elements, upsert
 from bot.storage.tables import events, feedback, strikes
 
@@ -42,7 +44,7 @@ async def insert(conn: AsyncConnection, event: NewEvent) -> int:
         "reason": event.reason,
         "flagged": json.dumps(list(event.flagged)),
         "triggered": json.dumps(list(event.triggered)),
-        "thresholds": json.dumps(dict(event.thresholds)),
+        "thresholds": json.dumps({label: {"flag": t.flag, "act": t.act} for label, t in event.thresholds.items()}),
         "text": text,
         "text_stored": int(event.store_text),
         "timeout_seconds": event.timeout_seconds,
@@ -176,7 +178,10 @@ def event_record(row: Row[Any]) -> EventRecord:
         reason=r["reason"],
         flagged=tuple(json.loads(r["flagged"])),
         triggered=tuple(json.loads(r["triggered"])),
-        thresholds=json.loads(r["thresholds"]),
+        thresholds={
+            label: LabelThresholds(**points)
+            for label, points in thresholds_overrides(json.loads(r["thresholds"])).items()
+        },
         text=r["text"],
         text_stored=bool(r["text_stored"]),
         timeout_seconds=int(r["timeout_seconds"]),

@@ -31,6 +31,7 @@ chat_settings = Table(
     Column("enabled", Integer, nullable=False, server_default="1"),
     Column("updated_at", Float, nullable=False),
     Column("store_text", Integer, nullable=False, server_default="0"),
+    Column("language_gate", Integer, nullable=False, server_default="1"),
     CheckConstraint("action IN ('flag', 'delete', 'warn', 'timeout')", name="chat_settings_action"),
 )
 

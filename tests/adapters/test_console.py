@@ -16,6 +16,7 @@ from bot.adapters.console import CONSOLE_CHAT, ConsoleChat, serve
 from bot.config import Settings
 from bot.core.moderation import ModerationService
 from bot.storage import Storage
+from tests.adapters.command_cases import CASES, MEMBER_ID, CommandCase, ids
 from tests.fakes.scripted_backend import scripted_classifier, scripted_registry
 
 pytestmark = pytest.mark.asyncio
@@ -45,11 +46,11 @@ async def test_messages_are_answered_with_their_decision_and_flagged_ones_with_t
     service: ModerationService,
 ) -> None:
     clean, insult = await chat_session(service, "have a nice day", "you are so stupid")
-    assert clean.startswith("none: no label over its threshold")
+    assert clean.startswith("none: no label over its flag threshold")
     assert "\n" not in clean  # no table for a clean message
     first, *table = insult.splitlines()
     assert first == (
-        "none: insult 0.91 >= 0.50 -> warn (strike 1 of 3 in 24h), but the author is an admin: never acted on"
+        "none: insult 0.91 >= act 0.50 -> warn (strike 1 of 3 in 24 h), but the author is an admin: never acted on"
         " [event #1]"
     )
     assert any(re.match(r"\s+insult\s+0\.910\s+█+", row) for row in table)
@@ -58,9 +59,9 @@ async def test_messages_are_answered_with_their_decision_and_flagged_ones_with_t
 async def test_as_a_member_the_policy_acts_and_escalates(service: ModerationService) -> None:
     answers = await chat_session(service, "/as member", "stupid", "stupid", "stupid", "damn")
     assert answers[0] == "you are now the local member (local-member)"
-    assert answers[1].startswith("warn: insult 0.91 >= 0.50 -> warn (strike 1 of 3 in 24h) [event #1]")
-    assert answers[3].startswith("timeout: insult 0.91 >= 0.50; 3rd strike in 24h -> timeout 10 min [event #3]")
-    assert answers[4].startswith("flag: toxic 0.72 >= 0.50, obscene 0.81 >= 0.50: flag only")
+    assert answers[1].startswith("warn: insult 0.91 >= act 0.50 -> warn (strike 1 of 3 in 24 h) [event #1]")
+    assert answers[3].startswith("timeout: insult 0.91 >= act 0.50; 3rd strike in 24 h -> timeout 10 min [event #3]")
+    assert answers[4].startswith("flag: toxic 0.72 >= flag 0.50, obscene 0.81 >= flag 0.50: flag only")
 
 
 async def test_admin_commands_change_the_chat_and_are_refused_to_members(service: ModerationService) -> None:
@@ -76,12 +77,12 @@ async def test_admin_commands_change_the_chat_and_are_refused_to_members(service
         "/as member",
         "stupid",
     )
-    assert answers[0] == "threshold of insult: 0.95"
-    assert answers[1] == "action: delete"
+    assert answers[0] == "insult: thresholds set to 0.95 (now flag 0.95, act 0.95)."
+    assert answers[1] == "Acting labels over their act threshold now get: delete."
     assert answers[3].startswith("flag: ")  # toxic 0.93 flags; insult 0.91 < 0.95 does not act
     assert answers[4] == "error: only the chat's admins can change the action"
-    assert answers[6] == "threshold of insult: the model's default"
-    assert answers[8].startswith("delete: insult 0.91 >= 0.50 -> delete")
+    assert answers[6] == "insult: thresholds reset to the model's (now flag 0.50, act 0.50)."
+    assert answers[8].startswith("delete: insult 0.91 >= act 0.50 -> delete")
     assert (await service.settings(CONSOLE_CHAT)).action == "delete"
 
 
@@ -100,14 +101,14 @@ async def test_bad_commands_get_a_clear_answer_and_the_chat_goes_on(service: Mod
         "stupid",
     )
     assert answers[:9] == [
-        "error: 'lots' is not a number between 0 and 1",
-        "usage: /threshold LABEL VALUE (VALUE 0-1, or default)",
+        "error: 'lots' is not a number between 0 and 1 (or 'default')",
+        "error: usage: /threshold LABEL [flag|act] VALUE|default",
         "error: unknown label 'rudeness' (labels: toxic, severe_toxic, obscene, threat, insult, identity_hate)",
         "error: unknown action 'ban' (choose one of: flag, delete, warn, timeout)",
         "error: unknown model 'gpt-17' (known: scripted-toxic, scripted-sentiment)",
         "error: no moderation event #99",
-        "usage: /feedback EVENT_ID right|wrong",
-        "usage: /classify [explain] TEXT",
+        "error: usage: /review EVENT_ID right|wrong",
+        "error: usage: /classify [explain] TEXT",
         "unknown command /dance: /help lists them",
     ]
     assert answers[9].startswith("none: insult 0.91")
@@ -117,22 +118,25 @@ async def test_model_lists_and_switches_models(service: ModerationService) -> No
     listing, switched, classified, settings = await chat_session(
         service, "/model", "/model scripted-sentiment", "/classify so stupid", "/settings"
     )
-    assert listing.splitlines()[0].startswith("* scripted-toxic ")
-    assert listing.splitlines()[1].startswith("  scripted-sentiment ")
-    assert switched == "this chat now uses scripted-sentiment"
-    assert classified.startswith("model: scripted-sentiment") and "Prediction: NEGATIVE (0.970)" in classified
-    assert "model: scripted-sentiment" in settings and "action: warn" in settings
+    assert listing.splitlines()[2].startswith("scripted-toxic:") and "in use here · default" in listing
+    assert listing.splitlines()[3].startswith("scripted-sentiment:")
+    assert switched == "This chat now uses scripted-sentiment."
+    assert "model: scripted-sentiment" in classified and "Prediction: NEGATIVE (0.970)" in classified
+    assert re.search(r"^model: +scripted-sentiment$", settings, re.M) and re.search(r"^action: +warn$", settings, re.M)
 
 
 async def test_stats_and_feedback(service: ModerationService) -> None:
     answers = await chat_session(service, "/as member", "stupid", "damn", "/as admin", "/feedback 1 wrong", "/stats")
-    assert answers[4] == "event #1: marked not toxic, strike cleared"
+    assert answers[4] == "Event #1: marked not toxic, strike cleared."
     assert answers[5].splitlines() == [
-        "model: scripted-toxic",
-        "logged events: 2 (by action: flag 1, warn 1)",
-        "by label: toxic 2, insult 1, obscene 1",
-        "reviews: 0 confirmed, 1 marked not toxic",
-        "active strikes: 0",
+        "Moderation statistics",
+        "model:               scripted-toxic",
+        "events logged:       2",
+        "by action:           flag 1, warn 1",
+        "by label:            toxic 2, insult 1, obscene 1",
+        "reviews:             0 confirmed, 1 marked not toxic",
+        "active strikes:      0",
+        "actions that failed: 0",
     ]
 
 
@@ -171,6 +175,23 @@ async def test_serve_stops_when_asked_while_waiting_for_input(service: Moderatio
     assert out.getvalue().startswith("> stupid\nnone: insult 0.91")
 
 
+@pytest.mark.parametrize("case", CASES, ids=ids())
+async def test_every_command_of_the_shared_surface_works_in_the_console(
+    service: ModerationService, case: CommandCase
+) -> None:
+    values = {"sentiment": "scripted-sentiment", "member": MEMBER_ID, "channel": "-100999"}
+    values |= await case.before(service, CONSOLE_CHAT)
+    if case.name == "log channel":  # a console has no other channel to post to
+        [answer] = await chat_session(service, case.fill(case.text, values))
+        assert answer == "unknown command /logchannel: /help lists them"
+        return
+    [answer] = await chat_session(service, case.fill(case.text, values))
+    assert not answer.startswith("error"), answer
+    assert case.fill(case.says, values) in answer
+    if case.settled is not None:
+        assert case.settled(await service.settings(CONSOLE_CHAT)), answer
+
+
 async def test_flagged_messages_and_classify_explain_say_which_words_drove_the_score(
     service: ModerationService,
 ) -> None:
@@ -184,4 +205,4 @@ async def test_flagged_messages_and_classify_explain_say_which_words_drove_the_s
     assert flagged.splitlines()[-1].strip() == 'why: insult 0.91: "stupid" +0.89'
     assert "why:" not in plain
     assert explained.splitlines()[-1] == 'why: insult 0.91: "stupid" +0.89'
-    assert usage == "usage: /classify [explain] TEXT"
+    assert usage == "error: usage: /classify [explain] TEXT"

@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 
 from bot.core.errors import InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.model_folder import LabelThresholds
 from bot.core.moderation import ModerationService
 from bot.core.records import EXCERPT_CHARS, Action, ActionReport
 from bot.core.types import Actor, ChatRef, Message, Task
@@ -91,7 +92,7 @@ async def test_the_third_strike_in_24h_times_out_and_old_strikes_expire(
         clock.now += 3600
     assert [d.action for d in actions] == [Action.WARN, Action.WARN, Action.TIMEOUT]
     assert actions[2].timeout_seconds == 600 and actions[2].strikes == 3
-    assert "3rd strike in 24h -> timeout 10 min" in actions[2].reason
+    assert "3rd strike in 24 h -> timeout 10 min" in actions[2].reason
     clock.now += 24 * 3600  # the three strikes leave the window
     assert (await service.handle(msg("stupid"))).decision.strikes == 1
 
@@ -147,12 +148,46 @@ async def test_a_sentiment_model_never_acts(service: ModerationService) -> None:
 
 
 async def test_thresholds_come_from_the_chat_then_models_yaml(service: ModerationService) -> None:
-    # models.yaml puts threat at 0.4; "kill" scores threat 0.85
-    assert (await service.handle(msg("kill"))).decision.thresholds["threat"] == 0.4
+    # models.yaml puts threat at 0.4 (both points); "kill" scores threat 0.85
+    assert (await service.handle(msg("kill"))).decision.thresholds["threat"] == LabelThresholds(0.4, 0.4)
     await service.set_threshold(CHAT, ADMIN, "threat", 0.9)
     assert (await service.handle(msg("kill"))).decision.action is Action.FLAG  # toxic 0.90 still flags
     await service.set_threshold(CHAT, ADMIN, "threat", None)
-    assert (await service.handle(msg("kill"))).decision.thresholds["threat"] == 0.4
+    assert (await service.handle(msg("kill"))).decision.thresholds["threat"] == LabelThresholds(0.4, 0.4)
+
+
+async def test_an_admin_moves_the_act_point_and_the_flag_point_apart(service: ModerationService) -> None:
+    # "stupid" scores insult 0.91: over an act threshold of 0.95 it would act, under it it is flagged for review
+    settings = await service.set_threshold(CHAT, ADMIN, "insult", 0.95, "act")
+    assert settings.thresholds == {"insult": {"act": 0.95}}
+    decision = (await service.handle(msg("stupid"))).decision
+    assert decision.action is Action.FLAG and decision.triggered == () and "insult" in decision.flagged
+    assert "insult < act 0.95" in decision.reason and decision.thresholds["insult"] == LabelThresholds(0.5, 0.95)
+    await service.set_threshold(CHAT, ADMIN, "insult", 0.92, "flag")
+    assert (await service.handle(msg("stupid"))).decision.flagged == ("toxic",)  # insult under both points now
+    await service.set_threshold(CHAT, ADMIN, "insult", 0.8)  # no point: both
+    assert (await service.settings(CHAT)).thresholds == {"insult": {"flag": 0.8, "act": 0.8}}
+    assert (await service.handle(msg("stupid"))).decision.action is Action.WARN
+    await service.set_threshold(CHAT, ADMIN, "insult", None, "act")  # reset one point
+    assert (await service.settings(CHAT)).thresholds == {"insult": {"flag": 0.8}}
+    with pytest.raises(InvalidSettingError, match="'flag' or 'act'"):
+        await service.set_threshold(CHAT, ADMIN, "insult", 0.5, "warn")
+
+
+SPANISH_INSULT = "Eres un stupid y todos en esta ciudad lo saben muy bien, no vuelvas nunca más por aquí"
+
+
+async def test_a_message_in_another_language_is_only_flagged_unless_the_chat_turns_the_gate_off(
+    service: ModerationService, storage: Storage
+) -> None:
+    outcome = await service.handle(msg(SPANISH_INSULT))  # the model declares languages: [en]
+    assert outcome.decision.action is Action.FLAG and outcome.decision.triggered == ("insult",)
+    assert "in Spanish, not English: flagged only" in outcome.decision.reason
+    assert not (await storage.get_event(outcome.event_id)).has_strike
+    assert (await service.handle(msg("you are so stupid"))).decision.action is Action.WARN  # English still acts
+    await service.set_language_gate(CHAT, ADMIN, False)
+    decision = (await service.handle(msg(SPANISH_INSULT))).decision
+    assert decision.action is Action.WARN and "strike 2 of 3" in decision.reason
 
 
 async def test_acting_labels_and_action_are_chat_settings(service: ModerationService) -> None:

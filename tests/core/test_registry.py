@@ -8,6 +8,7 @@ import pytest
 
 from bot.config import REPO_ROOT
 from bot.core.errors import RegistryError, UnknownModelError
+from bot.core.model_folder import LabelThresholds
 from bot.core.registry import Availability, HubSource, LocalSource, load_registry
 from bot.core.types import Task
 
@@ -93,6 +94,20 @@ def test_defaults_display_name_revision_max_length_and_thresholds(tmp_path: Path
     assert spec.max_length == 512
     assert spec.threshold("insult") == 0.8
     assert spec.threshold("toxic") == 0.5
+    assert (spec.version, spec.languages) == (None, ())
+
+
+def test_thresholds_take_both_forms_with_version_and_languages(tmp_path: Path) -> None:
+    text = (
+        "default: a\nmodels:\n  a:\n    task: multi_label\n    source: {hub: o/n}\n    runtime: onnx\n"
+        "    version: 2\n    languages: [en]\n"
+        "    thresholds: {insult: 0.8, threat: {flag: 0.3, act: 0.9}}\n"
+    )
+    spec = load_registry(write(tmp_path, text)).get("a")
+
+    assert spec.thresholds == {"insult": LabelThresholds(0.8, 0.8), "threat": LabelThresholds(0.3, 0.9)}
+    assert (spec.version, spec.languages) == ("2", ("en",))
+    assert spec.threshold("threat") == 0.3  # the summary's "toxic" is the flag point
 
 
 def test_unknown_model_name_raises_unknown_model_error_listing_known_ones(registry) -> None:
@@ -152,6 +167,9 @@ def test_duplicate_model_name_is_an_error_not_a_silent_overwrite(tmp_path: Path)
         ("    task: regression\n    source: {path: m}\n    runtime: onnx\n", "task"),
         (f"{VALID_ENTRY}    max_length: 0\n", "max_length"),
         (f"{VALID_ENTRY}    thresholds: {{toxic: 1.5}}\n", "thresholds"),
+        (f"{VALID_ENTRY}    thresholds: {{toxic: {{flag: 0.5}}}}\n", "thresholds"),
+        (f"{VALID_ENTRY}    thresholds: {{toxic: {{flag: 0.5, act: 0}}}}\n", "thresholds"),
+        (f"{VALID_ENTRY}    languages: [English]\n", "languages"),
         (f"{VALID_ENTRY}    labels: [a, b]\n    thresholds: {{c: 0.4}}\n", None),
         ("    source: {path: m}\n    runtime: onnx\n", "task"),
     ],

@@ -153,12 +153,12 @@ async def test_a_link_from_the_bot_opens_the_queue_and_not_toxic_lifts_the_timeo
 async def test_a_threshold_changed_on_the_settings_page_is_stored_and_audited(stack: Stack, page: Page) -> None:
     await sign_in(page, await stack.link_from_bot(GROUP))
     await page.get_by_role("link", name="Settings").click()
-    await page.locator("#threshold-insult").fill("0.8")
+    await page.locator("#threshold-act-insult").fill("0.8")
     await page.locator("#save").click()
     await page.locator("#saved").wait_for()
-    assert (await stack.service.settings(CHAT)).thresholds["insult"] == 0.8
+    assert (await stack.service.settings(CHAT)).thresholds["insult"] == {"act": 0.8}
     audit = await stack.storage.audit_log(CHAT, limit=1)
-    assert (audit[0].setting, audit[0].actor_id, audit[0].new) == ("thresholds", "1", {"insult": 0.8})
+    assert (audit[0].setting, audit[0].actor_id, audit[0].new) == ("thresholds", "1", {"insult": {"act": 0.8}})
     await page.screenshot(path=screenshot_path("settings"), full_page=True)
     await stack.service.set_threshold(CHAT, SERVICE_ADMIN, "insult", None)
 

@@ -73,18 +73,18 @@ async def test_the_queue_is_newest_first_and_searches_by_member(setup: Setup, ht
 async def test_settings_change_through_the_service_with_its_audit_rows(setup: Setup, http) -> None:
     client, csrf = http
     form = await _settings_form(client)
-    form |= {"csrf": csrf, "threshold_insult": "0.7", "action": "delete"}
+    form |= {"csrf": csrf, "threshold_act_insult": "0.7", "action": "delete"}
     response = await client.post(f"{BASE}settings", data=form, follow_redirects=True)
     assert response.status_code == 200 and 'id="saved"' in response.text
     settings = await setup.service.settings(CHAT)
-    assert (settings.thresholds["insult"], settings.action) == (0.7, "delete")
+    assert (settings.thresholds["insult"], settings.action) == ({"act": 0.7}, "delete")
     audit = {entry.setting: (entry.old, entry.new, entry.actor_id) for entry in await setup.storage.audit_log(CHAT)}
-    assert audit == {"thresholds": ({}, {"insult": 0.7}, ADMIN), "action": ("warn", "delete", ADMIN)}
+    assert audit == {"thresholds": ({}, {"insult": {"act": 0.7}}, ADMIN), "action": ("warn", "delete", ADMIN)}
 
 
 async def test_a_bad_setting_is_refused_by_the_service_and_nothing_else_is_lost(setup: Setup, http) -> None:
     client, csrf = http
-    form = await _settings_form(client) | {"csrf": csrf, "threshold_insult": "1.5", "timeout_minutes": "ten"}
+    form = await _settings_form(client) | {"csrf": csrf, "threshold_flag_insult": "1.5", "timeout_minutes": "ten"}
     response = await client.post(f"{BASE}settings", data=form)
     assert response.status_code == 400
     assert "a threshold must be above 0 and at most 1" in response.text and "is not a number" in response.text

@@ -34,6 +34,7 @@ models:
     source: {hub: tests/scripted-toxic}
     runtime: onnx
     thresholds: {threat: 0.4}
+    languages: [en]
   scripted-sentiment:
     task: single_label
     source: {hub: tests/scripted-sentiment}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.core.model_folder import LabelThresholds
 from bot.core.records import NewEvent
 from bot.core.types import ChatRef
 
@@ -33,7 +34,11 @@ def new_event(
         reason="insult 0.81 >= 0.50 -> warn (strike 1 of 3 in 24h)",
         flagged=flagged,
         triggered=triggered,
-        thresholds={"toxic": 0.5, "insult": 0.5, "threat": 0.5},
+        thresholds={
+            "toxic": LabelThresholds(0.5, 0.5),
+            "insult": LabelThresholds(0.4, 0.5),
+            "threat": LabelThresholds(0.5, 0.9),
+        },
         text=text,
         store_text=store_text,
         created_at=created_at,

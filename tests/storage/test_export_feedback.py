@@ -53,7 +53,7 @@ def test_export_writes_reviewed_events_in_jigsaw_columns(tmp_path: Path, monkeyp
     }
     assert rows[2]["comment_text"] == 'line one\nline "two", with comma'
     assert capsys.readouterr().err.strip() == (
-        f"wrote 3 reviewed events to {out}; skipped 1 whose text was not stored (enable store_text in those chats)"
+        f"wrote 3 reviewed events to {out}; skipped 1 whose text was not stored (turn on /storetext in those chats)"
     )
 
 

@@ -8,6 +8,7 @@ tested on the real old files.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -72,7 +73,12 @@ async def test_a_release_file_is_upgraded_in_place_keeping_its_data(tmp_path: Pa
     async with await Storage.open(path) as storage:
         assert await revision(storage) == head_revision()
         assert await storage.get_settings(CHAT) == ChatSettings(
-            chat=CHAT, action="delete", thresholds={"insult": 0.7}, exempt_users=frozenset({"7"}), store_text=True
+            chat=CHAT,
+            action="delete",
+            thresholds={"insult": {"flag": 0.7, "act": 0.7}},  # revision 0004: an old override means both points
+            exempt_users=frozenset({"7"}),
+            store_text=True,
+            language_gate=True,  # the column 0004 added, at its default
         )
         assert (await storage.get_settings(OTHER_CHAT)).strike_limit == 2
         assert [entry.setting for entry in await storage.audit_log(CHAT)] == [
@@ -93,6 +99,10 @@ async def test_a_release_file_is_upgraded_in_place_keeping_its_data(tmp_path: Pa
         new_id = await storage.record_event(new_event(message_id="after-upgrade"))
         assert new_id == 5  # ids go on after the old ones
         assert (await storage.get_event(new_id)).message_id == "after-upgrade"
+    # rewritten in the file, not only read back in the new form
+    assert json.loads(sqlite_value(path, "SELECT thresholds FROM chat_settings WHERE chat_id = '-100123'")) == {
+        "insult": {"flag": 0.7, "act": 0.7}
+    }
     # an aiosqlite release opening the upgraded file refuses it as newer instead of breaking it
     assert sqlite_value(path, "PRAGMA user_version") == migrate.LEGACY_FENCE
     assert sqlite_value(path, "PRAGMA integrity_check") == "ok"

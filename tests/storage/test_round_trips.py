@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from bot.core.errors import StorageError, UnknownEventError
+from bot.core.model_folder import LabelThresholds
 from bot.core.records import EXCERPT_CHARS, ActionReport, ChatSettings
 from bot.storage import Storage
 from tests.databases import Database
@@ -23,7 +24,7 @@ async def test_settings_round_trip_every_field(storage: Storage) -> None:
     wanted = ChatSettings(
         chat=CHAT,
         model="tiny-sentiment",
-        thresholds={"insult": 0.7, "threat": 0.35},
+        thresholds={"insult": {"flag": 0.5, "act": 0.7}, "threat": {"act": 0.35}},
         action="timeout",
         acting_labels=("threat", "obscene"),
         strike_limit=5,
@@ -34,6 +35,7 @@ async def test_settings_round_trip_every_field(storage: Storage) -> None:
         log_channel="#mod-log",
         enabled=False,
         store_text=True,
+        language_gate=False,
     )
     stored = await storage.update_settings(CHAT, "admin-1", lambda _: wanted, now=10.0)
     assert stored == wanted
@@ -44,13 +46,16 @@ async def test_settings_round_trip_every_field(storage: Storage) -> None:
 async def test_settings_changes_are_audited_field_by_field(storage: Storage) -> None:
     await storage.update_settings(CHAT, "admin-1", lambda s: dataclasses.replace(s, action="delete"), now=10.0)
     await storage.update_settings(
-        CHAT, "admin-2", lambda s: dataclasses.replace(s, thresholds={"insult": 0.8}, store_text=True), now=20.0
+        CHAT,
+        "admin-2",
+        lambda s: dataclasses.replace(s, thresholds={"insult": {"act": 0.8}}, store_text=True),
+        now=20.0,
     )
     await storage.update_settings(CHAT, "admin-2", lambda s: s, now=30.0)  # no change: no audit entry
     entries = await storage.audit_log(CHAT)
     assert [(e.actor_id, e.setting, e.old, e.new, e.created_at) for e in entries] == [
         ("admin-2", "store_text", False, True, 20.0),
-        ("admin-2", "thresholds", {}, {"insult": 0.8}, 20.0),
+        ("admin-2", "thresholds", {}, {"insult": {"act": 0.8}}, 20.0),
         ("admin-1", "action", "warn", "delete", 10.0),
     ]
     assert await storage.audit_log(OTHER_CHAT) == []
@@ -79,7 +84,11 @@ async def test_event_round_trip_keeps_an_excerpt_unless_the_chat_stores_text(sto
     assert full.text == text and full.text_stored
     assert full.scores == {"toxic": 0.93, "insult": 0.81, "threat": 0.02}
     assert full.flagged == ("toxic", "insult") and full.triggered == ("insult",)
-    assert full.thresholds == {"toxic": 0.5, "insult": 0.5, "threat": 0.5}
+    assert full.thresholds == {
+        "toxic": LabelThresholds(0.5, 0.5),
+        "insult": LabelThresholds(0.4, 0.5),
+        "threat": LabelThresholds(0.5, 0.9),
+    }
     assert (full.chat, full.message_id, full.author_id, full.model, full.action) == (
         CHAT,
         "m-2",

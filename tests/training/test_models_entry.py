@@ -45,7 +45,7 @@ def test_a_new_entry_is_appended_and_nothing_else_changes(models_yaml):
     spec = registry.get("new-model")
     assert (spec.runtime, spec.max_length, spec.display_name) == ("onnx", 96, "New model")
     assert spec.source.path == (models_yaml.parent / "models/new-model").resolve()
-    assert spec.thresholds["toxic"] == 0.6123 and spec.thresholds["threat"] == 0.3
+    assert spec.thresholds["toxic"].act == 0.6123 and spec.thresholds["threat"].flag == 0.3
     assert registry.names()[:-1] == load_registry(REPO_MODELS_YAML).names()
 
 
@@ -60,7 +60,7 @@ def test_replacing_an_entry_keeps_its_display_name_comments_and_neighbours(model
     registry = load_registry(models_yaml)
     spec = registry.get("toxic-minilm")
     assert spec.display_name == original.get("toxic-minilm").display_name  # kept
-    assert (spec.max_length, spec.thresholds["insult"]) == (96, 0.45)
+    assert (spec.max_length, spec.thresholds["insult"].act) == (96, 0.45)
     assert registry.names() == original.names()
     for name in ("toxicity-1-epoch", "toxicity-8-epochs", "sst2-sentiment"):
         assert registry.get(name) == original.get(name)

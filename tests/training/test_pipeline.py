@@ -11,6 +11,7 @@ import pytest
 
 from bot.core.classifier import Classifier
 from bot.core.labels import TOXICITY_LABELS
+from bot.core.model_folder import parse_thresholds
 from bot.core.registry import load_registry
 from tests.training.conftest import f1_at, write_jigsaw_csv
 from training.__main__ import main
@@ -128,7 +129,10 @@ async def test_the_exported_folder_serves_through_the_registry(pipeline):
     spec = registry.get("tiny-export")
     config = json.loads((pipeline.shipped / "config.json").read_text())
     assert spec.runtime == "onnx" and spec.source.path == pipeline.shipped.resolve()
-    assert spec.thresholds == pytest.approx(config["moderation"]["thresholds"], abs=1e-4)
+    folder = parse_thresholds(config["moderation"]["thresholds"], "config.json")
+    assert set(spec.thresholds) == set(folder)
+    for label, points in spec.thresholds.items():
+        assert (points.flag, points.act) == pytest.approx((folder[label].flag, folder[label].act), abs=1e-4)
     assert spec.max_length == 32
     classifier = Classifier(registry)
     try:

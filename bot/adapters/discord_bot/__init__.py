@@ -2,7 +2,8 @@
 
 The work lives in private modules: ``_moderation`` (messages -> decisions -> actions), ``_actions``
 (what Discord answered), ``_modlog`` and ``_review`` (the mod-log and its buttons),
-``_classify`` and ``_admin`` (slash commands), ``_convert`` (Discord -> core types).
+``_classify`` and ``_admin`` (slash commands of the shared command surface), ``_render`` (its replies as embeds),
+``_convert`` (Discord -> core types).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class ModerationBot(discord.AutoShardedClient):
     async def setup_hook(self) -> None:
         register_classify(self.tree, self.service)
         register_admin(self.tree, self.service)
-        register_dashboard(self.tree, self.dashboard_links)
+        register_dashboard(self.tree, self.service, self.dashboard_links)
         self.add_dynamic_items(ReviewButton)
         if self.shard_ids is None or 0 in self.shard_ids:  # commands are per application: one process syncs them
             await self.sync_commands()

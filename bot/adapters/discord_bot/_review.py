@@ -13,6 +13,7 @@ import discord
 
 from bot.adapters.discord_bot._convert import chat_of, interaction_actor
 from bot.core.errors import BotError, PermissionDenied
+from bot.core.replies import review_buttons
 from bot.core.types import Actor, ChatRef
 
 _log = logging.getLogger(__name__)
@@ -86,8 +87,8 @@ class ReviewButton(
 def review_view(event_id: int) -> discord.ui.View:
     """The buttons under one mod-log entry (no timeout: the dynamic items outlive this view)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(ReviewButton(event_id, correct=False))
-    view.add_item(ReviewButton(event_id, correct=True))
+    for button in review_buttons(event_id):
+        view.add_item(ReviewButton(button.event_id, correct=button.correct))
     return view
 
 

@@ -24,13 +24,16 @@ from telegram.ext import (
     filters,
 )
 
-from bot.adapters.telegram_bot._actions import FEEDBACK_PREFIX, ActionTaker
+from bot.adapters.telegram_bot._actions import ActionTaker
 from bot.adapters.telegram_bot._admins import AdminCache
 from bot.adapters.telegram_bot._commands import ADMIN_COMMANDS, PUBLIC_COMMANDS, Commands
 from bot.adapters.telegram_bot._dashboard import DashboardCommand, TelegramPlatform
 from bot.adapters.telegram_bot._moderation import Moderation
+from bot.adapters.telegram_bot._render import FEEDBACK_PREFIX
 from bot.adapters.telegram_bot._retry import call_api
 from bot.config import Settings
+from bot.core.command_text import COMMANDS
+from bot.core.commands import Commands as CoreCommands
 from bot.core.dashboard_access import LinkMaker
 from bot.core.moderation import ModerationService
 from bot.core.platforms import Platforms
@@ -69,13 +72,10 @@ def build_application(
     application.add_handlers(
         [
             CommandHandler(["start", "help"], commands.help, filters=new_messages),
-            CommandHandler("classify", commands.classify, filters=new_messages),
-            CommandHandler("model", commands.model, filters=new_messages),
-            CommandHandler("settings", commands.settings, filters=new_messages),
-            CommandHandler("threshold", commands.threshold, filters=new_messages),
-            CommandHandler("action", commands.action, filters=new_messages),
-            CommandHandler("stats", commands.stats, filters=new_messages),
-            CommandHandler("dashboard", DashboardCommand(dashboard, admins), filters=new_messages),
+            CommandHandler(list(COMMANDS), commands.command, filters=new_messages),
+            CommandHandler(
+                "dashboard", DashboardCommand(CoreCommands(service), dashboard, admins), filters=new_messages
+            ),
             CallbackQueryHandler(moderation.on_feedback, pattern=rf"^{FEEDBACK_PREFIX}:"),
             MessageHandler(
                 filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND,

@@ -9,8 +9,6 @@ from html import escape
 from telegram import (
     Bot,
     ChatPermissions,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     ReactionTypeEmoji,
     ReplyParameters,
 )
@@ -19,34 +17,23 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.adapters.telegram_bot._admins import AdminCache
-from bot.adapters.telegram_bot._render import mention
+from bot.adapters.telegram_bot._render import mention, review_keyboard
 from bot.adapters.telegram_bot._retry import call_api
+from bot.core.durations import format_duration
 from bot.core.explain import Explanation
 from bot.core.policy import Decision
 from bot.core.records import Action, ActionReport
+from bot.core.replies import review_buttons
 from bot.core.report import explanation_line
 
 log = logging.getLogger(__name__)
 
-FEEDBACK_PREFIX = "fb"
 FLAG_REACTION = "👀"
 MIN_RESTRICTION = 31  # Telegram treats restrictions shorter than 30 s as permanent
 NEED_RIGHTS = (
     "I need to be an admin with the <b>Delete messages</b> and <b>Ban users</b> rights to moderate this chat. "
     "Until then I only classify."
 )
-
-
-def feedback_keyboard(event_id: int) -> InlineKeyboardMarkup:
-    """Buttons on a warning: admins mark the decision wrong (undo) or right."""
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton("Not toxic", callback_data=f"{FEEDBACK_PREFIX}:{event_id}:0"),
-                InlineKeyboardButton("Confirm", callback_data=f"{FEEDBACK_PREFIX}:{event_id}:1"),
-            ]
-        ]
-    )
 
 
 class ActionTaker:
@@ -157,7 +144,7 @@ class ActionTaker:
         author = message.from_user
         who = mention(author.id, author.full_name) if author else "someone"
         if decision.action is Action.TIMEOUT:
-            head = f"⏳ {who} is muted for {max(decision.timeout_seconds, MIN_RESTRICTION) // 60} min"
+            head = f"⏳ {who} is muted for {format_duration(max(decision.timeout_seconds, MIN_RESTRICTION))}"
         elif not replied:
             head = f"🗑 Removed a message from {who}"
         else:
@@ -173,7 +160,7 @@ class ActionTaker:
                 text=text,
                 parse_mode=ParseMode.HTML,
                 reply_parameters=reply,
-                reply_markup=feedback_keyboard(event_id) if event_id is not None else None,
+                reply_markup=review_keyboard(review_buttons(event_id)) if event_id is not None else None,
             )
         except TelegramError as error:
             return f"warning failed: {error}"

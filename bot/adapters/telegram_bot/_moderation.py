@@ -5,19 +5,23 @@ from __future__ import annotations
 import logging
 from html import escape
 
-from telegram import CallbackQuery, Update
+from telegram import Bot, CallbackQuery, Update
 from telegram import Message as TgMessage
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.adapters.telegram_bot._actions import FEEDBACK_PREFIX, ActionTaker
+from bot.adapters.telegram_bot._actions import ActionTaker
 from bot.adapters.telegram_bot._admins import AdminCache
-from bot.adapters.telegram_bot._convert import actor, chat_ref, is_anonymous_admin, to_core_message
+from bot.adapters.telegram_bot._convert import actor, chat_ref, is_anonymous_admin, message_text, to_core_message
+from bot.adapters.telegram_bot._render import FEEDBACK_PREFIX, mention, review_keyboard
 from bot.adapters.telegram_bot._retry import call_api
+from bot.core.commands import Commands
+from bot.core.commands import Context as CommandContext
 from bot.core.errors import BotError
-from bot.core.moderation import ModerationService
-from bot.core.records import Action
+from bot.core.moderation import ModerationService, Outcome
+from bot.core.records import Action, ActionReport
+from bot.core.replies import review_buttons
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -28,6 +32,7 @@ class Moderation:
 
     def __init__(self, service: ModerationService, admins: AdminCache, actions: ActionTaker) -> None:
         self._service = service
+        self._commands = Commands(service)
         self._admins = admins
         self._actions = actions
 
@@ -52,12 +57,16 @@ class Moderation:
         )
         if outcome.event_id is not None:
             await self._service.record_action_report(outcome.event_id, result)
+            await self._post_to_log(context.bot, message, outcome, result)
         log.info(
             "chat %s message %s: %s -> %s", message.chat.id, message.message_id, outcome.decision.action, result.detail
         )
 
     async def on_feedback(self, update: Update, context: Context) -> None:
-        """An admin pressed "Not toxic" (undo: clear the strike, lift a timeout) or "Confirm" under a warning."""
+        """An admin of the event's chat pressed "Not toxic" (undo: clear the strike, lift a timeout) or "Confirm".
+
+        The buttons sit under the bot's warning in the group, or under its post in the chat's log channel.
+        """
         query = update.callback_query
         assert query is not None
         parsed = _parse_feedback(query.data or "")
@@ -65,25 +74,48 @@ class Moderation:
             await call_api(query.answer, "Unknown button.")
             return
         event_id, correct = parsed
-        chat = query.message.chat if query.message is not None else None
-        if chat is None or not await self._admins.is_admin(context.bot, chat.id, query.from_user.id):
-            await call_api(query.answer, "Only this chat's admins can review moderation.", show_alert=True)
-            return
         try:
-            result = await self._service.feedback(
-                event_id, actor(query.from_user, is_admin=True), correct, chat=chat_ref(chat.id)
-            )
+            event = await self._service.event(event_id)
+            group = int(event.chat.chat_id)
+            if not await self._admins.is_admin(context.bot, group, query.from_user.id):
+                await call_api(query.answer, "Only this chat's admins can review moderation.", show_alert=True)
+                return
+            ctx = CommandContext(event.chat, actor(query.from_user, is_admin=True))
+            reply, result = await self._commands.review(ctx, event_id, correct)
         except BotError as error:
             await call_api(query.answer, str(error)[:200], show_alert=True)
             return
-        notes = ["confirmed"] if correct else ["marked not toxic"]
-        if result.strike_cleared:
-            notes.append("strike cleared")
+        notes = list(reply.lines)
         if result.lift_timeout and result.author_id:
-            notes.append(await self._actions.lift_restriction(context.bot, chat.id, int(result.author_id)))
-        summary = f"Reviewed by {query.from_user.full_name}: {', '.join(notes)}."
+            notes.append(await self._actions.lift_restriction(context.bot, group, int(result.author_id)))
+        summary = f"Reviewed by {query.from_user.full_name}: {' '.join(notes)}"
         await call_api(query.answer, summary[:200])
         await self._mark_reviewed(query, escape(summary))
+
+    async def _post_to_log(self, bot: Bot, message: TgMessage, outcome: Outcome, report: ActionReport) -> None:
+        """The chat's log channel (``/logchannel``) gets one post per event, with the review buttons."""
+        settings = await self._service.settings(chat_ref(message.chat.id))
+        if not settings.log_channel or outcome.event_id is None:
+            return
+        author = message.from_user
+        who = mention(author.id, author.full_name) if author else "someone"
+        lines = [
+            f"<b>{escape(str(outcome.decision.action))}</b> in {escape(message.chat.title or str(message.chat.id))}: "
+            f"{who}",
+            f"<blockquote>{escape(message_text(message)[:300])}</blockquote>",
+            f"<i>{escape(outcome.decision.reason)}</i>",
+            f"result: {escape(report.detail)} · event #{outcome.event_id}",
+        ]
+        try:
+            await call_api(
+                bot.send_message,
+                chat_id=settings.log_channel,
+                text="\n".join(lines),
+                parse_mode=ParseMode.HTML,
+                reply_markup=review_keyboard(review_buttons(outcome.event_id)),
+            )
+        except TelegramError as error:
+            log.warning("could not post to the log channel of chat %s: %s", message.chat.id, error)
 
     async def _mark_reviewed(self, query: CallbackQuery, summary: str) -> None:
         """Append the review to the warning and drop its buttons; a failure here loses nothing stored."""

@@ -15,6 +15,7 @@ import pytest_asyncio
 from bot.core.classifier import Classifier
 from bot.core.moderation import ModerationService
 from bot.core.registry import load_registry
+from tests.adapters.command_cases import CASES, CommandCase, ids
 from tests.adapters.discord_bot.harness import (
     SERVICE_ADMIN,
     TOXIC_TEXT,
@@ -63,7 +64,14 @@ async def test_commands_are_synced_globally_or_to_the_test_guilds(fake, service)
     async with running_bot(fake, service):
         pass
     synced = {(c["name"], c["type"]) for c in fake.commands["global"]}
-    assert synced == {("classify", 1), ("model", 1), ("moderation", 1), ("dashboard", 1), ("Classify message", 3)}
+    assert synced == {
+        ("classify", 1),
+        ("model", 1),
+        ("moderation", 1),
+        ("help", 1),
+        ("dashboard", 1),
+        ("Classify message", 3),
+    }
     fake.commands.clear()
     async with running_bot(fake, service, guild_ids=[int(fake.guild.id)]):
         pass
@@ -108,7 +116,7 @@ async def test_unknown_model_gets_a_one_line_answer(fake, service):
         reply = await fake.wait_reply(interaction)
         still_serving = await fake.slash("classify", [option("text", "hi")])
         await fake.wait_reply(still_serving, lambda r: bool(r.get("embeds")))
-    assert "unknown model 'nope'" in reply["content"]
+    assert "unknown model 'nope'" in embed_text(reply)
 
 
 async def test_model_autocomplete_and_the_classify_message_context_menu(fake, service):
@@ -141,11 +149,11 @@ async def test_model_set_is_refused_for_a_member_accepted_for_an_admin_and_kept_
         refusal = await fake.wait_reply(refused)
         assert (await first.settings(room)).model is None
         unknown = await fake.slash("model", [subcommand("set", option("name", "nope"))], user="admin")
-        assert "unknown model 'nope'" in (await fake.wait_reply(unknown))["content"]
+        assert "unknown model 'nope'" in embed_text(await fake.wait_reply(unknown))
         accepted = await fake.slash("model", set_sentiment, user="admin")
         acceptance = await fake.wait_reply(accepted)
     assert "Manage Server" in refusal["content"] and refusal["flags"] & EPHEMERAL
-    assert "tiny-sentiment" in acceptance["content"]
+    assert "This server now uses tiny-sentiment." in embed_text(acceptance).replace("chat", "server")
 
     async with moderation_service(classifier, database) as restarted, running_bot(fake, restarted):
         listing = await fake.slash("model", [subcommand("list")], user="member")
@@ -181,16 +189,36 @@ async def test_moderation_commands_change_settings_for_admins_only(fake, service
         ]
         shown = embed_text(await run([subcommand("show")]))
     assert "Manage Server" in refused["content"]
-    assert "a threshold must be above 0" in answers[1]["content"]
+    assert "a threshold must be above 0" in embed_text(answers[1])
     assert all(answer["flags"] & EPHEMERAL for answer in [refused, *answers])
     settings = await service.settings(room)
-    assert settings.thresholds == {"insult": 0.7}
+    assert settings.thresholds == {"insult": {"flag": 0.7, "act": 0.7}}
     assert settings.action == "delete"
     assert settings.exempt_users == frozenset({member_id})
     assert settings.log_channel == log_id
     assert settings.acting_labels == ("insult", "threat", "obscene")
     assert not settings.enabled
-    assert "`delete`" in shown and "`insult` 0.70" in shown and f"<@{member_id}>" in shown and f"<#{log_id}>" in shown
+    assert "action: delete" in shown and r"threshold insult: flag 0.70\*, act 0.70\*" in shown
+    assert f"exempt users: {member_id}" in shown and f"log channel: {log_id}" in shown
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids())
+async def test_every_command_of_the_shared_surface_works_on_discord(fake, service, case: CommandCase):
+    room = chat(fake)
+    values = {
+        "sentiment": "tiny-sentiment",
+        "member": fake.guild.users["member"]["id"],
+        "channel": fake.guild.channels["mod-log"]["id"],
+    }
+    values |= await case.before(service, room)
+    name, _ = case.discord
+    resolved = fake.resolve(**case.resolve) if case.resolve else None
+    async with running_bot(fake, service):
+        interaction = await fake.slash(name, case.discord_options(values), user="admin", resolved=resolved)
+        text = embed_text(await fake.wait_reply(interaction))
+    assert case.fill(case.says, values) in text
+    if case.settled is not None:
+        assert case.settled(await service.settings(room)), text
 
 
 async def test_dashboard_gives_an_admin_an_ephemeral_link_and_refuses_a_member(fake, service):

@@ -28,6 +28,7 @@ from bot.core.records import ActionReport, EventRecord
 from bot.core.registry import Registry
 from bot.core.types import Actor, ChatRef
 from bot.storage import Storage
+from tests.adapters.command_cases import CASES, CommandCase, ids
 from tests.fakes._telegram_payloads import BOT_ID, BOT_USERNAME, DEFAULT_TOKEN, user
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 from tests.tiny_models import TinyModels
@@ -164,7 +165,7 @@ async def test_classify_replies_with_the_table_and_escapes_user_text(server, bot
         assert "<pre>" in (await reply_to(server, addressed)).params["text"]
 
         empty = await server.post_message(GROUP, MEMBER, "/classify")
-        assert "Usage" in (await reply_to(server, empty)).params["text"]
+        assert "usage: /classify [explain] TEXT" in (await reply_to(server, empty)).params["text"]
     assert server.calls_to("setMyCommands"), "the command menu is set at start-up"
 
 
@@ -237,22 +238,22 @@ async def test_a_bot_without_admin_rights_tells_the_chat_once(server, bot) -> No
 async def test_admin_commands_are_refused_to_members_and_survive_a_restart(server, bot) -> None:
     async with bot.running() as service:
         refused = await server.post_message(GROUP, MEMBER, "/model tiny-sentiment")
-        assert "Only this chat's admins" in (await reply_to(server, refused)).params["text"]
+        assert "only the chat's admins can change the model" in (await reply_to(server, refused)).params["text"]
         assert (await service.settings(CHAT)).model is None
 
         private = await server.post_message(PRIVATE, MEMBER, "/settings")
         assert "work in groups" in (await reply_to(server, private)).params["text"]
 
         accepted = await server.post_message(GROUP, ADMIN, "/model tiny-sentiment")
-        assert "now uses <code>tiny-sentiment</code>" in (await reply_to(server, accepted)).params["text"]
+        assert "now uses tiny-sentiment." in (await reply_to(server, accepted)).params["text"]
         unknown = await server.post_message(GROUP, ADMIN, "/model no-such-model")
         assert "unknown model 'no-such-model'" in (await reply_to(server, unknown)).params["text"]
 
     async with bot.running():  # a new Application and service on the same database
         listing = await server.post_message(GROUP, ADMIN, "/model")
         lines = (await reply_to(server, listing)).params["text"].split("\n")
-        assert [line for line in lines if "current" in line] == [
-            next(line for line in lines if "<code>tiny-sentiment</code>" in line)
+        assert [line for line in lines if "in use here" in line] == [
+            next(line for line in lines if line.startswith("tiny-sentiment:"))
         ]
         classify = await server.post_message(GROUP, MEMBER, "/classify nice day")
         table = (await reply_to(server, classify)).params["text"]
@@ -266,18 +267,19 @@ async def test_admins_tune_thresholds_and_actions_and_read_settings_and_stats(se
             command = await server.post_message(GROUP, ADMIN, text)
             return (await reply_to(server, command)).params["text"]
 
-        assert "Threshold of <code>insult</code> is now 1e-06" in await ask("/threshold insult 0.000001")
+        assert "insult: thresholds set to 1e-06 (now flag 1e-06, act 1e-06)" in await ask("/threshold insult 0.000001")
         assert "must be above 0" in await ask("/threshold insult 0")
-        assert "Usage" in await ask("/threshold insult high")
+        assert "not a number" in await ask("/threshold insult high")
+        assert "usage: /threshold LABEL [flag|act] VALUE|default" in await ask("/threshold insult")
         assert "unknown label" in await ask("/threshold rudeness 0.5")
-        assert "now <code>timeout</code>" in await ask("/action timeout")
+        assert "now get: timeout" in await ask("/action timeout")
         assert "explode" in await ask("/action explode")
         shown = await ask("/settings")
-        assert "action: <code>timeout</code>" in shown and "insult 1e-06*" in shown
+        assert "action: <code>timeout</code>" in shown and "threshold insult: <code>flag 1e-06*, act 1e-06*" in shown
         message = await server.post_message(GROUP, MEMBER, "you are so stupid")
         await server.wait_for("restrictChatMember", lambda p: p["user_id"] == MEMBER["id"])
         stats = await ask("/stats")
-        assert "messages acted on or flagged: 1" in stats and "timeout 1" in stats
+        assert "events logged: <code>1</code>" in stats and "timeout 1" in stats
         assert server.message(GROUP, message["message_id"]) is None
 
 
@@ -394,3 +396,36 @@ async def test_an_unreachable_api_at_start_is_retried_until_stopped(bot, setting
         assert not task.done()
         stop.set()
         await asyncio.wait_for(task, timeout=30)  # returns cleanly, no exception
+
+
+async def test_the_log_channel_gets_each_event_with_buttons_that_review_it_there(server, bot) -> None:
+    log_chat = -100555
+    server.add_chat(log_chat, title="Mod log")
+    async with bot.running() as service:
+        await make_everything_an_insult(service, "warn")
+        setting = await server.post_message(GROUP, ADMIN, f"/logchannel {log_chat}")
+        assert f"Mod-log: {log_chat}." in (await reply_to(server, setting)).params["text"]
+        message = await server.post_message(GROUP, MEMBER, "you are so stupid")
+        post = await server.wait_for("sendMessage", lambda p: p["chat_id"] == log_chat)
+        event = await event_of(service, message)
+        assert "you are so stupid" in post.params["text"] and f"event #{event.id}" in post.params["text"]
+        buttons = post.params["reply_markup"]["inline_keyboard"][0]
+        assert [b["callback_data"] for b in buttons] == [f"fb:{event.id}:0", f"fb:{event.id}:1"]
+
+        query = await server.press_button(log_chat, ADMIN, post.result["message_id"], f"fb:{event.id}:0")
+        answer = await server.wait_for("answerCallbackQuery", lambda p: p["callback_query_id"] == query)
+        assert "marked not toxic" in answer.params["text"]  # an admin of the event's chat, pressing in the log
+        reviewed = await service.event(event.id)
+        assert reviewed.feedback_correct is False and reviewed.strike_cleared
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids())
+async def test_every_command_of_the_shared_surface_works_on_telegram(server, bot, case: CommandCase) -> None:
+    async with bot.running() as service:
+        values = {"sentiment": "tiny-sentiment", "member": str(MEMBER["id"]), "channel": "-100555"}
+        values |= await case.before(service, CHAT)
+        command = await server.post_message(GROUP, ADMIN, case.fill(case.text, values))
+        text = (await reply_to(server, command)).params["text"]
+        assert case.fill(case.says, values) in text
+        if case.settled is not None:
+            assert case.settled(await service.settings(CHAT)), text

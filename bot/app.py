@@ -75,9 +75,12 @@ def build_classifier(settings: Settings, registry: Registry, *, max_batch: int |
     return Classifier(
         registry,
         max_batch=max_batch or settings.max_batch,
+        max_batch_tokens=settings.max_batch_tokens,
         max_wait_ms=0 if single else settings.max_wait_ms,
         cache_size=1 if single else settings.model_cache_size,
         cache_dir=settings.model_cache_dir,
+        flood_size=settings.flood_cache_size,
+        flood_ttl_s=settings.flood_cache_ttl_s,
     )
 
 

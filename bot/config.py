@@ -24,8 +24,11 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(default=None, alias="BOT_MODEL_CACHE")  # ONNX conversions; HF uses HF_HOME
 
     # classifier tuning
-    max_batch: int = Field(default=16, ge=1, le=512, alias="BOT_MAX_BATCH")  # bench/throughput.py sweep
+    max_batch: int = Field(default=64, ge=1, le=512, alias="BOT_MAX_BATCH")  # bench/serving_sweep.py
+    max_batch_tokens: int = Field(default=2048, ge=1, le=65536, alias="BOT_MAX_BATCH_TOKENS")
     max_wait_ms: float = Field(default=2.0, ge=0, le=1000, alias="BOT_MAX_WAIT_MS")
+    flood_cache_size: int = Field(default=4096, ge=0, le=1_000_000, alias="BOT_FLOOD_CACHE_SIZE")  # 0: off
+    flood_cache_ttl_s: float = Field(default=60.0, ge=0, le=86_400, alias="BOT_FLOOD_CACHE_TTL")
     model_cache_size: int = Field(default=3, ge=1, le=32, alias="BOT_MODEL_CACHE_SIZE")
 
     # logging

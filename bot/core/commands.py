@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.core.dashboard_access import LinkMaker, dashboard_answer
 from bot.core.durations import format_duration
 from bot.core.errors import BotError
 from bot.core.language import language_name
@@ -154,6 +155,11 @@ class Commands:
             ctx.chat, ctx.actor, strike_limit=strikes, window_seconds=window_seconds, timeout_seconds=timeout_seconds
         )
         return Reply.text(f"Escalation: {escalation_text(settings)}.")
+
+    async def dashboard(self, ctx: Context, links: LinkMaker | None) -> Reply:
+        """A signed link to the chat's web dashboard (admins; ``links`` None: the dashboard is off). Private: the
+        adapter hands it only to the admin who asked."""
+        return Reply(lines=tuple(dashboard_answer(links, ctx.chat, ctx.actor).splitlines()), private=True)
 
     async def stats(self, ctx: Context) -> Reply:
         if not ctx.actor.is_admin:  # the counts name no one, but they are the admins' business

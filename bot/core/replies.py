@@ -41,6 +41,7 @@ class Reply:
     explanation: Explanation | None = None  # the words that drove the scores, when asked for
     buttons: tuple[ReviewButton, ...] = ()
     error: bool = False
+    private: bool = False  # only for the person who asked: an ephemeral answer, a private message, never the chat
 
     @classmethod
     def text(cls, *lines: str, title: str = "") -> Reply:

@@ -82,7 +82,7 @@ class ModerationBot(discord.AutoShardedClient):
     async def setup_hook(self) -> None:
         register_classify(self.tree, self.service)
         register_admin(self.tree, self.service)
-        register_dashboard(self.tree, self.dashboard_links)
+        register_dashboard(self.tree, self.service, self.dashboard_links)
         self.add_dynamic_items(ReviewButton)
         if self.shard_ids is None or 0 in self.shard_ids:  # commands are per application: one process syncs them
             await self.sync_commands()

@@ -9,7 +9,9 @@ from discord import app_commands
 from bot.adapters.discord_bot._convert import chat_of, is_admin
 from bot.adapters.discord_bot._interactions import require_admin, send
 from bot.adapters.discord_bot._review import lift_timeout
-from bot.core.dashboard_access import LinkMaker, dashboard_answer
+from bot.core.commands import Commands, Context, answer
+from bot.core.dashboard_access import LinkMaker
+from bot.core.moderation import ModerationService
 
 
 class DiscordPlatform:
@@ -43,8 +45,9 @@ class DiscordPlatform:
             return guild, None
 
 
-def register_dashboard(tree: app_commands.CommandTree, links: LinkMaker | None) -> None:
+def register_dashboard(tree: app_commands.CommandTree, service: ModerationService, links: LinkMaker | None) -> None:
     """Add ``/dashboard`` (Manage Server): a private link to this server's dashboard, only the caller sees it."""
+    commands = Commands(service)
 
     @tree.command(name="dashboard", description="A private link to this server's moderation dashboard")
     @app_commands.guild_only()
@@ -52,4 +55,5 @@ def register_dashboard(tree: app_commands.CommandTree, links: LinkMaker | None) 
     async def dashboard(interaction: discord.Interaction) -> None:
         if (actor := await require_admin(interaction)) is None or interaction.guild_id is None:
             return
-        await send(interaction, dashboard_answer(links, chat_of(interaction.guild_id), actor), ephemeral=True)
+        reply = await answer(commands.dashboard(Context(chat_of(interaction.guild_id), actor), links))
+        await send(interaction, "\n".join(reply.lines), ephemeral=True)  # private whatever the reply: a link

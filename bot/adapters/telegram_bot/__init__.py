@@ -33,6 +33,7 @@ from bot.adapters.telegram_bot._render import FEEDBACK_PREFIX
 from bot.adapters.telegram_bot._retry import call_api
 from bot.config import Settings
 from bot.core.command_text import COMMANDS
+from bot.core.commands import Commands as CoreCommands
 from bot.core.dashboard_access import LinkMaker
 from bot.core.moderation import ModerationService
 from bot.core.platforms import Platforms
@@ -72,7 +73,9 @@ def build_application(
         [
             CommandHandler(["start", "help"], commands.help, filters=new_messages),
             CommandHandler(list(COMMANDS), commands.command, filters=new_messages),
-            CommandHandler("dashboard", DashboardCommand(dashboard, admins), filters=new_messages),
+            CommandHandler(
+                "dashboard", DashboardCommand(CoreCommands(service), dashboard, admins), filters=new_messages
+            ),
             CallbackQueryHandler(moderation.on_feedback, pattern=rf"^{FEEDBACK_PREFIX}:"),
             MessageHandler(
                 filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND,

@@ -13,7 +13,8 @@ from bot.adapters.telegram_bot._actions import ActionTaker
 from bot.adapters.telegram_bot._admins import AdminCache
 from bot.adapters.telegram_bot._convert import GROUP_TYPES, actor, chat_ref, is_anonymous_admin
 from bot.adapters.telegram_bot._retry import call_api
-from bot.core.dashboard_access import LinkMaker, dashboard_answer
+from bot.core.commands import Commands, Context, answer
+from bot.core.dashboard_access import LinkMaker
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ class TelegramPlatform:
 class DashboardCommand:
     """``/dashboard`` in a group: checked against getChatMember, answered with a private message."""
 
-    def __init__(self, links: LinkMaker | None, admins: AdminCache) -> None:
+    def __init__(self, commands: Commands, links: LinkMaker | None, admins: AdminCache) -> None:
+        self._commands = commands
         self._links = links
         self._admins = admins
 
@@ -64,10 +66,12 @@ class DashboardCommand:
         if not admin:
             await call_api(message.reply_text, "Only this chat's admins can open the dashboard.", do_quote=True)
             return
-        answer = dashboard_answer(self._links, chat_ref(chat.id), actor(user, is_admin=True))
+        ctx = Context(chat_ref(chat.id), actor(user, is_admin=True))
+        reply = await answer(self._commands.dashboard(ctx, self._links))
+        text = "\n".join(reply.lines)
         try:
             no_preview = LinkPreviewOptions(is_disabled=True)
-            await call_api(bot.send_message, chat_id=user.id, text=answer, link_preview_options=no_preview)
+            await call_api(bot.send_message, chat_id=user.id, text=text, link_preview_options=no_preview)
         except Forbidden:  # the admin never opened a private chat with the bot
             await call_api(message.reply_text, START_FIRST, do_quote=True)
             return

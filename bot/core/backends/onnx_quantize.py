@@ -4,8 +4,12 @@ Why static: dynamic quantisation computes each activation's scale over the whole
 scores depend on what else is in its batch (differences up to 0.24 measured). Static quantisation fixes every scale
 at export time from calibration texts (training data only), so a row's result depends on that row alone.
 
-Only ``MatMul`` nodes are quantised (uint8 activations x int8 per-channel weights, the fast VNNI path of onnxruntime);
-the attention-mask ``Add``, ``Softmax``, layer norms and GELU stay fp32, so padding keeps contributing exactly zero.
+``MatMul`` nodes are quantised (uint8 activations x int8 per-channel weights, the fast VNNI path of onnxruntime) and
+the embedding ``Gather`` (int8 tables: 23 MB instead of 59 MB for MiniLM); the attention-mask ``Add``, ``Softmax``,
+layer norms and GELU stay fp32, so padding keeps contributing exactly zero. Measured on the v2 MiniLM checkpoint (8,847
+validation rows): ROC-AUC -0.0007 plain, -0.0009 prevalence-weighted against fp32, at 2.0x fp32's messages per
+CPU-second; keeping the GELU-fed FFN projections in fp32 (``gelu_fed_matmuls`` as ``exclude``) loses nothing
+(-0.00005 / +0.00004) but runs at 1.4x fp32.
 onnxruntime.quantization is imported inside the functions (export-time only).
 """
 
@@ -108,6 +112,7 @@ def quantize_static_int8(
     method: str = DEFAULT_CALIBRATION_METHOD,
     per_channel: bool = True,
     exclude: Sequence[str] = (),
+    op_types: Sequence[str] = ("MatMul", "Gather"),
 ) -> Path:
     """Write a statically quantised (QDQ) copy of ``fp32_path``, calibrated on the token ``rows`` (training texts).
 
@@ -134,7 +139,7 @@ def quantize_static_int8(
             width=None if method == "minmax" else max(len(row) for row in rows),
         ),
         quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=["MatMul"],
+        op_types_to_quantize=list(op_types),
         per_channel=per_channel,
         activation_type=QuantType.QUInt8,  # u8 x s8 is onnxruntime's fast integer path on x86
         weight_type=QuantType.QInt8,
@@ -158,6 +163,29 @@ def check_batch_independence(path: Path, rows: Sequence[Sequence[int]], *, pad_i
     if worst > BATCH_TOLERANCE:
         raise ValueError(f"{path}: a text's logits change by {worst:.2e} with its batch mates (> {BATCH_TOLERANCE})")
     return worst
+
+
+def gelu_fed_matmuls(path: Path) -> list[str]:
+    """``MatMul`` nodes whose input is a GELU output (the FFN output projections of a BERT-like graph).
+
+    GELU outputs have a long positive tail, so one static uint8 scale for them is coarse for the bulk of the values:
+    these are the layers static int8 is most sensitive to. Found by structure (an ``Erf`` or ``Gelu`` at most four
+    nodes up), not by name.
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    producers = {output: node for node in graph.node for output in node.output}
+
+    def gelu_above(name: str, depth: int) -> bool:
+        node = producers.get(name)
+        if node is None or depth == 0:
+            return False
+        if node.op_type in ("Erf", "Gelu", "FastGelu", "BiasGelu"):
+            return True
+        return any(gelu_above(parent, depth - 1) for parent in node.input)
+
+    return [node.name for node in graph.node if node.op_type == "MatMul" and gelu_above(node.input[0], 4)]
 
 
 def matmul_nodes(path: Path) -> list[str]:

@@ -253,16 +253,25 @@ def _choose(probabilities: np.ndarray, label_rows: np.ndarray, labels: Sequence[
     return choose_thresholds(probabilities, label_rows, labels, weights), rule
 
 
-def _validation_rows(data: Path, labels, recipe: dict, model_dir: Path, text_column: str):
-    """The run's validation rows of ``data`` (its recipe's seeded split); the whole CSV for a model without a run."""
+def _split(data: Path, labels, recipe: dict, text_column: str):
+    """Texts, label rows and the run's (train, validation) row indices of ``data``: the recipe's seeded split, or
+    every row in both for a model without a run. Validation scoring and int8 calibration both take it from here."""
     from training.data import label_matrix, load_jigsaw, stratified_split
 
     dataset = load_jigsaw(Path(data), labels, text_column)
     label_rows = label_matrix(dataset, labels)
     texts = [text or "" for text in dataset[text_column]]
     if not recipe:
+        return texts, label_rows, np.arange(len(texts)), np.arange(len(texts))
+    train_idx, val_idx = stratified_split(label_rows, recipe.get("val_fraction", 0.1), recipe.get("seed", 42))
+    return texts, label_rows, train_idx, val_idx
+
+
+def _validation_rows(data: Path, labels, recipe: dict, model_dir: Path, text_column: str):
+    """The run's validation rows of ``data`` (its recipe's seeded split); the whole CSV for a model without a run."""
+    texts, label_rows, _, val_idx = _split(data, labels, recipe, text_column)
+    if not recipe:
         return texts, label_rows, f"all {len(texts)} rows of {data} (no training run to take the split from)"
-    _, val_idx = stratified_split(label_rows, recipe.get("val_fraction", 0.1), recipe.get("seed", 42))
     if (model_dir / VAL_PREDICTIONS).is_file():
         _, saved = load_val_predictions(model_dir)
         if len(saved) != len(val_idx) or not np.array_equal(saved.sum(axis=0), label_rows[val_idx].sum(axis=0)):
@@ -275,17 +284,9 @@ def _validation_rows(data: Path, labels, recipe: dict, model_dir: Path, text_col
 
 def _calibration_texts(data: Path, labels, recipe: dict, text_column: str, count: int = CALIBRATION_ROWS) -> list[str]:
     """``count`` random rows of the run's training split (never validation rows) to calibrate int8 on."""
-    from training.data import label_matrix, load_jigsaw, stratified_split
-
-    dataset = load_jigsaw(Path(data), labels, text_column)
-    train_idx = np.arange(len(dataset))
-    if recipe:
-        train_idx, _ = stratified_split(
-            label_matrix(dataset, labels), recipe.get("val_fraction", 0.1), recipe.get("seed", 42)
-        )
+    texts, _, train_idx, _ = _split(data, labels, recipe, text_column)
     chosen = np.random.default_rng(0).choice(train_idx, size=min(count, len(train_idx)), replace=False)
-    texts = dataset[text_column]
-    return [texts[int(i)] or "" for i in chosen]
+    return [texts[int(i)] for i in chosen]
 
 
 def _batch_dependence(onnx_dir: Path, graphs: dict[str, Path], texts: Sequence[str], max_length: int) -> dict:

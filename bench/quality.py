@@ -171,7 +171,14 @@ class Replay:
         self.answers.update({(model, text): answer for text, answer in zip(texts, answers, strict=True)})
 
     async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Classification]:
-        return [self.answers[(model or "", text)] for text in texts]
+        return [self.answers.get((model or "", text)) or self._any(model or "") for text in texts]
+
+    def loaded_models(self) -> list[str]:
+        return sorted({model for model, _ in self.answers})
+
+    def _any(self, model: str) -> Classification:
+        # a text the bench never scored: /model's test message before the chat switches (its scores are unused)
+        return next(answer for (name, _), answer in self.answers.items() if name == model)
 
     async def folder_config(self, model: str | None = None) -> FolderConfig:
         """The served folder's own settings (thresholds, languages), as the bot's Classifier reports them."""

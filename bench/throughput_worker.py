@@ -138,7 +138,12 @@ def job_build_original(job: dict) -> dict:
     model(model.dummy_inputs, training=False)
     model.save_pretrained(job["original_dir"])
     specials = {f"{kind}_token": f"[{kind.upper()}]" for kind in ("unk", "pad", "cls", "sep", "mask")}
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=job["tokenizer_file"], model_max_length=512, **specials)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=job["tokenizer_file"],
+        model_max_length=512,
+        model_input_names=["input_ids", "attention_mask"],  # DistilBERT takes no token_type_ids
+        **specials,
+    )
     tokenizer.save_pretrained(job["original_dir"])
     return {"parameters": int(model.count_params())}
 

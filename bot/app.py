@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from bot.config import Settings
+from bot.config import DEFAULT_STOP_GRACE, Settings
 from bot.core.classifier import Classifier
 from bot.core.dashboard_access import LinkMaker
 from bot.core.language import LanguageIdentifier
@@ -43,7 +43,7 @@ class Serve(Protocol):
     ) -> Awaitable[None]: ...
 
 
-STOP_GRACE_SECONDS = 30.0  # how long adapters get to shut down before they are cancelled
+STOP_GRACE_SECONDS = DEFAULT_STOP_GRACE  # adapters get settings.stop_grace (BOT_STOP_GRACE) to stop, then are cancelled
 EXIT_OK = 0
 EXIT_ADAPTER_FAILED = 1
 
@@ -192,14 +192,15 @@ async def serve_adapters(
             log.info("serving: %s", ", ".join(task.get_name() for task in tasks))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             stop.set()
-            _, late = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+            _, late = await asyncio.wait(tasks, timeout=settings.stop_grace)
             for task in late:
-                log.warning("%s did not stop within %g s: cancelled", task.get_name(), STOP_GRACE_SECONDS)
+                log.warning("%s did not stop within %g s: cancelled", task.get_name(), settings.stop_grace)
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
+    log.info("stopped")
     failed = [task for task in tasks if not task.cancelled() and task.exception() is not None]
     for task in failed:
         error = task.exception()
@@ -207,11 +208,20 @@ async def serve_adapters(
     return EXIT_ADAPTER_FAILED if failed else EXIT_OK
 
 
+def _stopper(stop: asyncio.Event, sig: signal.Signals) -> Callable[[], None]:
+    def on_signal() -> None:
+        if not stop.is_set():
+            log.info("%s: stopping (intake ends, messages in hand finish, the rest wait for the next start)", sig.name)
+        stop.set()
+
+    return on_signal
+
+
 def _on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
     handled = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _stopper(stop, sig))
         except (NotImplementedError, RuntimeError):  # not the main thread, or a platform without signals
             continue
         handled.append(sig)

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STOP_GRACE = 10.0  # seconds from SIGTERM to exit: intake stops, work in flight finishes, the rest waits
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -30,6 +31,11 @@ class Settings(BaseSettings):
     flood_cache_size: int = Field(default=4096, ge=0, le=1_000_000, alias="BOT_FLOOD_CACHE_SIZE")  # 0: off
     flood_cache_ttl_s: float = Field(default=60.0, ge=0, le=86_400, alias="BOT_FLOOD_CACHE_TTL")
     model_cache_size: int = Field(default=3, ge=1, le=32, alias="BOT_MODEL_CACHE_SIZE")
+
+    # reliability
+    stop_grace: float = Field(default=DEFAULT_STOP_GRACE, ge=0, le=600, alias="BOT_STOP_GRACE")  # SIGTERM to exit
+    discord_catchup_minutes: float = Field(default=15.0, ge=0, le=24 * 60, alias="BOT_DISCORD_CATCHUP_MINUTES")
+    discord_catchup_messages: int = Field(default=500, ge=0, le=10_000, alias="BOT_DISCORD_CATCHUP_MESSAGES")
 
     # logging
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")

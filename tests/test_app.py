@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from bot import app as app_module
 from bot.app import CONSOLE, PLATFORMS, App, adapters_for, serve_adapters
 from bot.config import Settings
 from bot.core.moderation import ModerationService
@@ -117,7 +116,6 @@ async def test_a_failing_adapter_stops_the_others_and_exits_1(build, probe: Prob
 async def test_an_adapter_that_ignores_stop_is_cancelled_after_the_grace_period(
     build, probe: Probe, monkeypatch
 ) -> None:
-    monkeypatch.setattr(app_module, "STOP_GRACE_SECONDS", 0.2)
     cancelled = asyncio.Event()
 
     async def stubborn(service: ModerationService, settings: Settings, stop: asyncio.Event, **_: object) -> None:
@@ -130,6 +128,9 @@ async def test_an_adapter_that_ignores_stop_is_cancelled_after_the_grace_period(
         return None
 
     assert (
-        await asyncio.wait_for(serve_adapters(Settings(), [("stubborn", stubborn), ("x", ends)], build=build), 30) == 0
+        await asyncio.wait_for(
+            serve_adapters(Settings(BOT_STOP_GRACE=0.2), [("stubborn", stubborn), ("x", ends)], build=build), 30
+        )
+        == 0
     )
     assert cancelled.is_set() and probe.closed

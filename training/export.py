@@ -273,41 +273,46 @@ def _choose(probabilities: np.ndarray, label_rows: np.ndarray, labels: Sequence[
     return choose_operating_points(probabilities, label_rows, labels, precision_target=target), rule
 
 
-def _validation_rows(data: Sequence[Path], labels, recipe: dict, model_dir: Path, text_column: str):
-    """The run's validation rows of ``data`` (its recipe's seeded split per source); all rows without a run."""
+def _split(data: Sequence[Path], labels, recipe: dict, text_column: str):
+    """Texts, label rows (NaN = unknown), the run's (train, validation) row indices, and the data's name: the recipe's
+    seeded split of every source, or every row in both for a model without a run. Validation scoring and int8
+    calibration both take it from here."""
     from training.sources import load_corpus, split_corpus
 
     paths = [Path(p) for p in ([data] if isinstance(data, str | Path) else data)]
     corpus = load_corpus(paths, labels, text_column)
     named = " + ".join(map(str, paths))
     if not recipe:
-        return corpus.texts, corpus.labels, f"all {len(corpus.texts)} rows of {named} (no training run to split)"
-    _, val_idx = split_corpus(corpus, recipe.get("val_fraction", 0.1), recipe.get("seed", 42))
+        every = np.arange(len(corpus.texts))
+        return corpus.texts, corpus.labels, every, every, named
+    train_idx, val_idx = split_corpus(corpus, recipe.get("val_fraction", 0.1), recipe.get("seed", 42))
+    return corpus.texts, corpus.labels, train_idx, val_idx, named
+
+
+def _validation_rows(data: Sequence[Path], labels, recipe: dict, model_dir: Path, text_column: str):
+    """The run's validation rows of ``data`` (its recipe's seeded split per source); all rows without a run."""
+    texts, label_rows, _, val_idx, named = _split(data, labels, recipe, text_column)
+    if not recipe:
+        return texts, label_rows, f"all {len(texts)} rows of {named} (no training run to split)"
     if (model_dir / VAL_PREDICTIONS).is_file():
         _, saved = load_val_predictions(model_dir)
         same = len(saved) == len(val_idx) and np.array_equal(
-            np.nansum(saved, axis=0), np.nansum(corpus.labels[val_idx], axis=0)
+            np.nansum(saved, axis=0), np.nansum(label_rows[val_idx], axis=0)
         )
         if not same:
             raise ExportError(f"{named} is not the data this run was trained on: its validation split differs")
     seed, fraction = recipe.get("seed"), recipe.get("val_fraction")
     split = f"{len(val_idx)} validation rows of {named} (seed {seed}, {fraction} of every source)"
-    return [corpus.texts[i] for i in val_idx], corpus.labels[val_idx], split
+    return [texts[i] for i in val_idx], label_rows[val_idx], split
 
 
 def _calibration_texts(
     data: Sequence[Path], labels, recipe: dict, text_column: str, count: int = CALIBRATION_ROWS
 ) -> list[str]:
     """``count`` random rows of the run's training split (never validation rows) to calibrate int8 on."""
-    from training.sources import load_corpus, split_corpus
-
-    paths = [Path(p) for p in ([data] if isinstance(data, str | Path) else data)]
-    corpus = load_corpus(paths, labels, text_column)
-    train_idx = np.arange(len(corpus.texts))
-    if recipe:
-        train_idx, _ = split_corpus(corpus, recipe.get("val_fraction", 0.1), recipe.get("seed", 42))
+    texts, _, train_idx, _, _ = _split(data, labels, recipe, text_column)
     chosen = np.random.default_rng(0).choice(train_idx, size=min(count, len(train_idx)), replace=False)
-    return [corpus.texts[int(i)] for i in chosen]
+    return [texts[int(i)] for i in chosen]
 
 
 def _batch_dependence(onnx_dir: Path, graphs: dict[str, Path], texts: Sequence[str], max_length: int) -> dict:

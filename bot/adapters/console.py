@@ -13,7 +13,8 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
 from bot.config import Settings
@@ -27,6 +28,7 @@ from bot.core.types import Actor, ChatRef, Message
 
 CONSOLE_CHAT = ChatRef("console", "local")
 LOCAL_ADMIN = Actor("local", is_admin=True, display_name="local admin")
+MAX_LINE_BYTES = 1 << 20  # a chat message is a few KB at most (Telegram 4,096 characters, Discord 4,000)
 LOCAL_MEMBER = Actor("local-member", is_admin=False, display_name="local member")
 NOT_HERE = frozenset({"logchannel"})  # a console has no other channel to post to
 CONSOLE_ONLY = (
@@ -54,7 +56,7 @@ class ConsoleChat:
         if not line.strip():
             return
         if self._echo:
-            self._write(f"> {line}")
+            self.write(f"> {line}")
         try:
             answer = await (self._command(line[1:]) if line.startswith("/") else self._message(line))
         except BotError as error:
@@ -62,7 +64,7 @@ class ConsoleChat:
         except Exception as error:  # a bug must not end the session: say so, log the traceback
             log.exception("console: failed on %r", line)
             answer = f"error: internal error ({type(error).__name__}), see the log"
-        self._write(answer)
+        self.write(answer)
 
     async def _command(self, text: str) -> str:
         name, _, rest = text.partition(" ")
@@ -84,6 +86,8 @@ class ConsoleChat:
         decision = outcome.decision
         event = f" [event #{outcome.event_id}]" if outcome.event_id is not None else ""
         answer = f"{decision.action}: {decision.reason}{event}"
+        if outcome.notice:
+            answer = f"notice: {outcome.notice}\n{answer}"
         if decision.flagged and outcome.classification is not None:
             answer += "\n" + _indent(render_scores(outcome.classification, outcome.explanation))
         return answer
@@ -95,7 +99,7 @@ class ConsoleChat:
         self._speaker = speakers[who.lower()]
         return f"you are now the {self._speaker.display_name} ({self._speaker.user_id})"
 
-    def _write(self, text: str) -> None:
+    def write(self, text: str) -> None:
         self._out.write(text + "\n")
         self._out.flush()
 
@@ -121,24 +125,34 @@ async def serve(
     lines = _read_lines(source)
     stopped = asyncio.ensure_future(stop.wait())
     try:
-        while True:
+        while not stop.is_set():  # checked first: with piped input a next line is always ready
             next_line = asyncio.ensure_future(lines.get())
             await asyncio.wait({next_line, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if not next_line.done():
+            if not next_line.done() or stop.is_set():
                 next_line.cancel()
                 return
             line = next_line.result()
             if line is None:
                 return
             try:
-                await chat.handle_line(line)
+                if isinstance(line, LineTooLong):
+                    chat.write(f"error: a line of {line.size:,} bytes is over the {MAX_LINE_BYTES:,} limit, skipped")
+                else:
+                    await chat.handle_line(line)
             except BrokenPipeError:  # `... | head`: the reader left, so has the chat
                 return
     finally:
         stopped.cancel()
 
 
-def _read_lines(source: BinaryIO) -> asyncio.Queue[str | None]:
+@dataclass(frozen=True, slots=True)
+class LineTooLong:
+    """An input line over ``MAX_LINE_BYTES``: answered with an error, never buffered whole."""
+
+    size: int
+
+
+def _read_lines(source: BinaryIO) -> asyncio.Queue[str | LineTooLong | None]:
     """Lines of ``source`` (None at the end), read by a daemon thread so the event loop never blocks on input.
 
     A thread works for pipes, files and terminals alike, and being a daemon it never holds up the exit. It reads the
@@ -146,16 +160,16 @@ def _read_lines(source: BinaryIO) -> asyncio.Queue[str | None]:
     the interpreter needs again at shutdown.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    queue: asyncio.Queue[str | LineTooLong | None] = asyncio.Queue()
 
-    def put(item: str | None) -> None:
+    def put(item: str | LineTooLong | None) -> None:
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening any more
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def pump() -> None:
         try:
             for raw in _raw_lines(source):
-                put(raw.decode("utf-8", errors="replace"))
+                put(raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw)
         except (OSError, ValueError) as error:  # closed or unreadable input ends the chat like end of input
             log.warning("console: stopped reading input: %s", error)
         finally:
@@ -165,19 +179,33 @@ def _read_lines(source: BinaryIO) -> asyncio.Queue[str | None]:
     return queue
 
 
-def _raw_lines(source: BinaryIO) -> Iterator[bytes]:
+def _raw_lines(source: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[bytes | LineTooLong]:
+    """The lines of ``source`` in linear time; a line over ``limit`` bytes is skipped and reported by its size."""
     try:
         fd = source.fileno()
+        read: Callable[[], bytes] = lambda: os.read(fd, 65536)  # noqa: E731 - the two sources read alike
     except (OSError, AttributeError, ValueError):  # an in-memory stream
-        yield from iter(source.readline, b"")
-        return
-    pending = b""
-    while chunk := os.read(fd, 65536):
-        pending += chunk
-        *lines, pending = pending.split(b"\n")  # a newline byte is never part of a UTF-8 sequence
-        yield from lines
-    if pending:
-        yield pending
+        read = lambda: source.read(65536)  # noqa: E731
+    pending = bytearray()
+    overflow = 0  # bytes of the current line dropped because it is too long
+    while chunk := read():
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:  # a newline byte is never part of a UTF-8 sequence
+            yield from _line(pending, chunk[start:end], overflow, limit)
+            pending, overflow, start = bytearray(), 0, end + 1
+        rest = chunk[start:]
+        if overflow or len(pending) + len(rest) > limit:
+            overflow += len(pending) + len(rest)
+            pending = bytearray()
+        else:
+            pending += rest
+    if pending or overflow:
+        yield from _line(pending, b"", overflow, limit)
+
+
+def _line(pending: bytearray, tail: bytes, overflow: int, limit: int) -> Iterator[bytes | LineTooLong]:
+    size = overflow + len(pending) + len(tail)
+    yield LineTooLong(size) if size > limit else bytes(pending) + tail
 
 
 def _indent(text: str, prefix: str = "    ") -> str:

@@ -21,6 +21,7 @@ from bot.cli._common import (
     open_registry,
     write_stdout,
 )
+from bot.core.text import clean_text
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_cli_settings()
     registry = open_registry(args.models_file or settings.models_file)
     if args.text:
-        texts: Iterable[str] = [" ".join(args.text)]
+        texts: Iterable[str] = [clean_text(" ".join(args.text))]  # argv may hold undecodable bytes (surrogates)
     else:
         if sys.stdin is None or sys.stdin.isatty():
             raise CliError("no text: pass it as an argument, or pipe one message per line on stdin", EXIT_USAGE)
@@ -130,8 +131,11 @@ def _alternatives(registry: Registry, failed: str) -> str:
 
 
 def _stdin_lines() -> Iterator[str]:
-    for line in sys.stdin:
-        text = line.rstrip("\r\n")
+    """Lines of stdin as UTF-8 whatever the locale; invalid bytes become U+FFFD, so the output is valid UTF-8 too."""
+    source = getattr(sys.stdin, "buffer", None)
+    raw_lines = iter(source) if source is not None else (line.encode("utf-8", "replace") for line in sys.stdin)
+    for raw in raw_lines:
+        text = clean_text(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
         if text.strip():
             yield text
 

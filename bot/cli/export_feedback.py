@@ -84,7 +84,7 @@ async def _reviewed(database: str) -> list[EventRecord]:
     from bot.storage import Storage
 
     try:
-        async with await Storage.open(database) as storage:
+        async with await Storage.open_read_only(database) as storage:  # it only reads: any folder will do
             return await storage.reviewed_events()
     except StorageError as error:
         raise CliError(str(error), EXIT_USAGE) from None

@@ -16,6 +16,7 @@ STATUS_HELP = {
     "cached": "in the Hugging Face cache",
     "download": "needs network access once (then cached)",
     "missing": "files not there yet",
+    "corrupt": "files there but unreadable (config.json or weights)",
 }
 
 
@@ -24,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "models",
         help="list the models and whether each is available",
         description="List the models in models.yaml: bundled (on disk), cached (in the Hugging Face cache), "
-        "download (needs network access once) or missing.",
+        "download (needs network access once), missing or corrupt (files there but unreadable).",
     )
     add_models_file_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per model")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import os
+import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from bot.cli._common import EXIT_MODEL_UNAVAILABLE, EXIT_USAGE, CliError, load_cli_settings
 
@@ -38,8 +42,19 @@ def serve(settings: Settings, adapters: Sequence[tuple[str, Serve]]) -> int:
 
     quiet_libraries()
     try:
-        return asyncio.run(serve_adapters(settings, adapters))
+        code = asyncio.run(serve_adapters(settings, adapters))
     except (RegistryError, StorageError, DashboardError) as error:
         raise CliError(str(error), EXIT_USAGE) from None
     except ModelLoadError as error:
         raise CliError(str(error), EXIT_MODEL_UNAVAILABLE) from None
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Leave at once: everything is closed, but TensorFlow's and other libraries' exit hooks and threads can hold
+    the interpreter for seconds (or, under load, far longer), past the stop grace a supervisor allows."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

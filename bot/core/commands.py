@@ -55,7 +55,7 @@ class Commands:
     async def classify(self, ctx: Context, text: str, model: str | None = None, *, explain: bool = False) -> Reply:
         """The per-label table of ``text`` with ``model``, else the chat's model (with ``explain``: the words that
         drove the scores); nothing logged."""
-        result = await self.service.classify(text, chat=ctx.chat, model=model)
+        result = await self.service.classify(text, chat=ctx.chat, model=model, actor=ctx.actor)
         why = await self.service.explain(text, result) if explain else None
         spec = self.service.registry.get(result.model)
         return Reply(title=spec.display_name or spec.name, scores=result, quoted=text, explanation=why)

@@ -11,15 +11,25 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from asyncio import Event, Lock
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.core.errors import BotError, InvalidSettingError, PermissionDenied, UnknownEventError, UnknownModelError
+from bot.core.errors import (
+    BotError,
+    InvalidSettingError,
+    ModelLoadError,
+    PermissionDenied,
+    UnknownEventError,
+    UnknownModelError,
+)
 from bot.core.explain import Explanation, explain, explanation_label
+from bot.core.intake import Intake
 from bot.core.labels import TOXICITY_LABELS
 from bot.core.language import LanguageIdentifier
 from bot.core.model_folder import POINTS, LabelThresholds
+from bot.core.outbox import MAX_ACTION_ATTEMPTS, ActionRetrier, PendingAction, retry_delay
 from bot.core.policy import Decision, decide, effective_thresholds
 from bot.core.ports import LanguageDetector, ModerationStore, TextClassifier
 from bot.core.records import (
@@ -32,6 +42,7 @@ from bot.core.records import (
     NewEvent,
 )
 from bot.core.registry import ModelSpec, Registry
+from bot.core.text import clean_text
 from bot.core.types import Actor, ChatRef, Classification, Message
 
 __all__ = [
@@ -46,6 +57,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+MODEL_PROBE = "hello, this is a test message"  # what /model scores before a chat switches to a model
+MIN_THRESHOLD = 1e-6  # below this a threshold is noise (every score passes); 1e-300 is a typo, not a setting
+BOT_ACTOR = Actor("bot", is_admin=True, display_name="the bot")  # changes the bot makes itself (model fallback)
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,8 @@ class Outcome:
     decision: Decision
     classification: Classification | None
     explanation: Explanation | None = None  # the words behind the top label, for flagged and acted messages
+    act: bool = False  # the decision is new (not a redelivery) and its action is for the adapter to carry out
+    notice: str | None = None  # to tell the chat's admins (once): e.g. its model failed and the default took over
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,7 @@ class ModerationService:
         self._registry = registry
         self._languages = languages if languages is not None else LanguageIdentifier()
         self._clock = clock
+        self._fallback_lock = Lock()  # a broken chat model is replaced (and the admins told) once
 
     # messages -----------------------------------------------------------------------------------------------------
 
@@ -99,7 +116,15 @@ class ModerationService:
         if not message.text.strip():
             return Outcome(None, Decision.none("the message has no text"), None)
         spec = self._registry.get(self._model_name(settings))
-        [classification] = await self._classifier.classify([message.text], spec.name)
+        notice = None
+        try:
+            [classification] = await self._classifier.classify([message.text], spec.name)
+        except ModelLoadError as error:
+            if spec.name == self._registry.default:
+                raise
+            settings, notice = await self._fall_back(message.chat, spec.name, error)
+            spec = self._registry.get(self._registry.default)
+            [classification] = await self._classifier.classify([message.text], spec.name)
         folder = await self._classifier.folder_config(spec.name)
         languages = spec.languages or folder.languages
         chat, author = message.chat, message.author
@@ -120,7 +145,7 @@ class ModerationService:
         # whether a message is flagged never depends on prior strikes: clean messages need no write transaction
         decision = decide_with(0)
         if not decision.flagged:
-            return Outcome(None, decision, classification)
+            return Outcome(None, decision, classification, notice=notice)
         foreign = None
         if decision.triggered and settings.language_gate and languages:  # only what would act is worth the look
             foreign = await asyncio.to_thread(self._languages.foreign_language, message.text, languages)
@@ -146,15 +171,37 @@ class ModerationService:
                 strike=final.is_strike,
                 timeout_seconds=final.timeout_seconds,
                 explanation=why,
+                revision=message.revision,
+                author_name=author.display_name,
+                inbox_id=message.inbox_id,
             )
             return final, event
 
         # counting prior strikes and logging the new one is one transaction under the (chat, author) lock, so
-        # concurrent messages of one author, in this process or another, each see the strikes before them
-        decision, event_id = await self._storage.record_decision(chat, author.user_id, since=since, decide=logged)
-        assert event_id is not None
-        log.debug("event %d in %s:%s: %s", event_id, chat.platform, chat.chat_id, decision.action)
-        return Outcome(event_id, decision, classification, why)
+        # concurrent messages of one author, in this process or another, each see the strikes before them; an edit
+        # does not count the strike its own message already has
+        excluding = message.message_id if message.revision else None
+        decision, recorded = await self._storage.record_decision(
+            chat, author.user_id, since=since, decide=logged, excluding=excluding
+        )
+        assert recorded is not None
+        log.debug("event %d in %s:%s: %s", recorded.event_id, chat.platform, chat.chat_id, decision.action)
+        return Outcome(recorded.event_id, decision, classification, why, act=recorded.act, notice=notice)
+
+    async def _fall_back(self, chat: ChatRef, failed: str, error: BotError) -> tuple[ChatSettings, str | None]:
+        """The chat's model cannot be loaded: the chat goes back to the default (audited, by the bot itself), and
+        the admins get a notice, once (the first message to find the model broken changes the setting)."""
+        async with self._fallback_lock:
+            settings = await self._storage.get_settings(chat)
+            if settings.model != failed:
+                return settings, None
+            log.warning("chat %s: model %s failed (%s); back to the default", chat, failed, error)
+            settings = await self._update(chat, BOT_ACTOR, model=None)
+        default = self._registry.default
+        return settings, (
+            f"The model {failed} of this chat cannot be loaded ({error}). Messages are moderated with the default "
+            f"model {default} until an admin chooses another one."
+        )
 
     async def explain(
         self, text: str, classification: Classification, *, label: str | None = None
@@ -172,16 +219,47 @@ class ModerationService:
             return None
 
     async def record_action_report(self, event_id: int, report: ActionReport) -> None:
-        """What the platform said when the adapter carried out the action."""
-        await self._storage.record_action_report(event_id, report)
+        """What the platform said when the adapter carried out the action.
 
-    async def classify(self, text: str, *, chat: ChatRef | None = None, model: str | None = None) -> Classification:
-        """Scores of one text with ``model``, else the chat's model, else the default; no policy, nothing logged."""
-        if model is None and chat is not None:
-            model = self._model_name(await self._storage.get_settings(chat))
-        spec = self._registry.get(model or self._registry.default)
-        [classification] = await self._classifier.classify([text], spec.name)
+        A ``transient`` failure (network, 5xx, flood control) leaves the action due again later, for
+        ``retry_actions``, with a growing wait, up to ``MAX_ACTION_ATTEMPTS`` attempts in all.
+        """
+        retry_at = None
+        if report.transient and not report.ok:
+            attempts = await self._storage.action_attempts(event_id) + 1
+            if attempts < MAX_ACTION_ATTEMPTS:
+                retry_at = self._clock() + retry_delay(attempts)
+        await self._storage.record_action_report(event_id, report, retry_at=retry_at)
+
+    async def retry_actions(
+        self, platform: str, carry_out: Callable[[PendingAction], Awaitable[ActionReport]], stop: Event
+    ) -> None:
+        """Until ``stop``: carry out the platform's due actions (cut short by a crash, or failed in an outage)."""
+        retrier = ActionRetrier(self._storage, platform, carry_out, self.record_action_report, clock=self._clock)
+        await retrier.run(stop)
+
+    async def classify(
+        self, text: str, *, chat: ChatRef | None = None, model: str | None = None, actor: Actor | None = None
+    ) -> Classification:
+        """Scores of one text with ``model``, else the chat's model, else the default; no policy, nothing logged.
+
+        A member (``actor`` not an admin) may choose only a model already in memory, the default or the chat's own:
+        loading others costs memory and minutes and would evict the models the chats use.
+        """
+        chat_model = self._model_name(await self._storage.get_settings(chat)) if chat is not None else None
+        if model is not None and actor is not None and not actor.is_admin:
+            name = self._registry.get(model).name
+            allowed = {*self._classifier.loaded_models(), self._registry.default, chat_model}
+            if name not in allowed:
+                loaded = ", ".join(sorted(n for n in allowed if n)) or "none"
+                raise PermissionDenied(f"only admins can load another model; ready now: {loaded}")
+        spec = self._registry.get(model or chat_model or self._registry.default)
+        [classification] = await self._classifier.classify([clean_text(text)], spec.name)
         return classification
+
+    def intake(self, platform: str, *, concurrency: int = 64) -> Intake:
+        """The durable intake of one platform's messages, on this service's store."""
+        return Intake(self._storage, platform, concurrency=concurrency, clock=self._clock)
 
     # settings -----------------------------------------------------------------------------------------------------
 
@@ -204,9 +282,14 @@ class ModerationService:
         return self._model_name(settings)
 
     async def set_model(self, chat: ChatRef, actor: Actor, name: str) -> ChatSettings:
+        """Use model ``name`` in the chat, once it has loaded and scored a test message (else nothing changes)."""
         _require_admin(actor, "change the model")
-        self._registry.get(name)  # UnknownModelError lists the known names
-        return await self._update(chat, actor, model=name)
+        spec = self._registry.get(name)  # UnknownModelError lists the known names
+        try:
+            await self._classifier.classify([MODEL_PROBE], spec.name)
+        except BotError as error:
+            raise InvalidSettingError(f"model {spec.name} cannot be used, the chat keeps its model: {error}") from None
+        return await self._update(chat, actor, model=spec.name)
 
     async def set_threshold(
         self, chat: ChatRef, actor: Actor, label: str, value: float | None, point: str | None = None
@@ -217,8 +300,10 @@ class ModerationService:
         _check_labels([label], self._labels(current))
         if point is not None and point not in POINTS:
             raise InvalidSettingError(f"a threshold is 'flag' or 'act', not '{point}'")
-        if value is not None and not (math.isfinite(value) and 0.0 < value <= 1.0):
-            raise InvalidSettingError(f"a threshold must be above 0 and at most 1, got {value}")
+        if value is not None and not (math.isfinite(value) and MIN_THRESHOLD <= value <= 1.0):
+            raise InvalidSettingError(
+                f"a threshold must be above 0 (at least {MIN_THRESHOLD:g}) and at most 1, got {value:g}"
+            )
         points = (point,) if point else POINTS
 
         def change(settings: ChatSettings) -> ChatSettings:
@@ -353,6 +438,11 @@ class ModerationService:
         return await self._storage.update_settings(
             chat, actor.user_id, lambda settings: dataclasses.replace(settings, **values), now=self._clock()
         )
+
+
+def threshold_text(value: float) -> str:
+    """A threshold as admins read it: two decimals, or as set when it is smaller than that shows."""
+    return f"{value:.2f}" if value >= 0.01 else f"{value:.3g}"
 
 
 def _require_admin(actor: Actor, what: str) -> None:

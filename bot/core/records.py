@@ -62,6 +62,7 @@ class ActionReport:
 
     ok: bool
     detail: str
+    transient: bool = False  # failed for a reason that passes (network, 5xx, flood control): carried out again later
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,18 @@ class NewEvent:
     created_at: float
     strike: bool = False
     timeout_seconds: int = 0
+    revision: int = 0  # 0 for the message as first sent; an edit's platform timestamp (a later edit is higher)
+    author_name: str = ""  # for the warning when the action is carried out later
+    inbox_id: int | None = None  # the inbox row the message came from: done in the event's transaction
     explanation: Explanation | None = None  # the words that drove the top label (kept even without store_text)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What ``record_decision`` did: ``act`` is False for a redelivery or a stale edit (nothing new to carry out)."""
+
+    event_id: int
+    act: bool
 
 
 @dataclass(frozen=True)

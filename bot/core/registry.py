@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -124,6 +125,7 @@ class Availability(StrEnum):
     CACHED = "cached"  # a hub model already in the Hugging Face cache
     DOWNLOAD = "download"  # a hub model that needs the network once
     MISSING = "missing"  # a local folder that is not there (yet)
+    CORRUPT = "corrupt"  # a local folder whose config or weights cannot be read
 
 
 @dataclass(frozen=True)
@@ -147,12 +149,47 @@ class Registry:
         """Where the model's files would come from right now, without touching the network."""
         source = self.get(name).source
         if isinstance(source, LocalSource):
-            return Availability.BUNDLED if has_weights(source.path) else Availability.MISSING
+            return folder_availability(source.path)
         return Availability.CACHED if hub_is_cached(source, cache_dir=cache_dir) else Availability.DOWNLOAD
 
 
 def has_weights(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any((folder / name).is_file() for name in WEIGHT_FILES)
+
+
+def folder_availability(folder: Path) -> Availability:
+    """BUNDLED when config.json parses and a weights file looks whole, CORRUPT when they are there but do not."""
+    if not has_weights(folder):
+        return Availability.MISSING
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return Availability.CORRUPT
+    weights = [folder / name for name in WEIGHT_FILES if (folder / name).is_file()]
+    if not isinstance(config, dict) or not any(_looks_whole(path) for path in weights):
+        return Availability.CORRUPT
+    return Availability.BUNDLED
+
+
+_SIGNATURES = {".h5": b"\x89HDF\r\n\x1a\n", ".bin": b"PK\x03\x04", ".onnx": b"\x08"}  # ONNX: ir_version first
+
+
+def _looks_whole(path: Path) -> bool:
+    """A cheap check of a weights file's format header (and, for safetensors, its length); no loading."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(8)
+            if path.suffix == ".safetensors":
+                if len(head) < 8:
+                    return False
+                size = int.from_bytes(head, "little")
+                header = json.loads(stream.read(size))
+                ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+                return path.stat().st_size == 8 + size + max(ends, default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, MemoryError):
+        return False
+    signature = _SIGNATURES.get(path.suffix)
+    return len(head) == 8 and (signature is None or head.startswith(signature))
 
 
 def hub_is_cached(source: HubSource, *, cache_dir: str | Path | None = None) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.core.text import clean_text
+
 
 class Task(StrEnum):
     MULTI_LABEL = "multi_label"  # independent sigmoid per label (toxicity)
@@ -69,3 +71,9 @@ class Message:
     text: str
     author_roles: frozenset[str] = field(default_factory=frozenset)
     edited: bool = False
+    revision: int = 0  # 0 as first sent; an edit's platform timestamp, so a late redelivery never undoes an edit
+    inbox_id: int | None = None  # the intake row it came from (marked done with its event)
+
+    def __post_init__(self) -> None:
+        # the boundary: text that cannot be stored (lone surrogates, NUL) is replaced before anything sees it
+        object.__setattr__(self, "text", clean_text(self.text))

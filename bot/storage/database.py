@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import Pool, QueuePool
 
 from bot.core.errors import StorageBusyError, StorageError
+from bot.core.intake import InboxEntry, InboxItem
+from bot.core.outbox import PendingAction
 from bot.core.records import (
     ActionReport,
     AuditEntry,
@@ -23,17 +26,19 @@ from bot.core.records import (
     DailyCounts,
     EventRecord,
     NewEvent,
+    Recorded,
 )
 from bot.core.types import ChatRef
-from bot.storage import chat_settings, dashboard, events
+from bot.storage import chat_settings, dashboard, events, inbox
 from bot.storage.engine import WRITE, create_engine, database_url, describe, is_busy, is_memory
-from bot.storage.migrate import upgrade
+from bot.storage.migrate import current_revision, head_revision, upgrade
 from bot.storage.queries import lock
 from bot.storage.settings_cache import SettingsCache
 
 T = TypeVar("T")
 Work = Callable[[AsyncConnection], Awaitable[T]]
 
+ACTION_LEASE_SECONDS = 60.0  # an action not reported by then (the process died) is carried out by due_actions
 SETTINGS_TTL = 0.5  # seconds another process's settings change may take to show here (see ``settings_cache``)
 
 
@@ -92,6 +97,36 @@ class Storage:
                 raise StorageError(f"cannot open the database {storage.name}: {_first_line(cause)}") from None
             raise
         return storage
+
+    @classmethod
+    async def open_read_only(cls, target: str | Path, *, busy_timeout: float = 5.0) -> Storage:
+        """Open an existing database only to read it, with no migration: for SQLite even in a folder this user
+        cannot write. SQLite in WAL mode writes a shared-memory file next to the database; where it cannot, the file
+        is opened as immutable, which is right there since no one can be writing it either."""
+        url = database_url(target)
+        if url.get_backend_name() != "sqlite" or is_memory(url):
+            return await cls.open(target, busy_timeout=busy_timeout)
+        path = os.path.abspath(url.database or "")  # noqa: ASYNC240 - no I/O, only the working folder
+        last: BaseException | None = None
+        for mode in ("mode=ro", "immutable=1"):
+            engine = create_async_engine(
+                f"sqlite+aiosqlite:///file:{path}?{mode}&uri=true", connect_args={"timeout": busy_timeout}
+            )
+            try:
+                async with engine.connect() as conn:
+                    revision = await conn.run_sync(current_revision)
+            except DBAPIError as error:
+                await engine.dispose()
+                last = error
+                continue
+            if revision != head_revision():
+                await engine.dispose()
+                raise StorageError(
+                    f"the database {path} is at schema revision {revision}, this bot reads {head_revision()}: "
+                    "start the bot on it once (in a writable folder) to upgrade it"
+                )
+            return cls(engine, lock_timeout=busy_timeout)
+        raise StorageError(f"cannot read the database {path}: {_first_line(last or StorageError())}")
 
     @property
     def name(self) -> str:
@@ -153,32 +188,86 @@ class Storage:
         return await self._write(lambda conn: events.insert(conn, event))
 
     async def record_decision(
-        self, chat: ChatRef, author_id: str, *, since: float, decide: Callable[[int], tuple[T, NewEvent | None]]
-    ) -> tuple[T, int | None]:
-        """Count the author's strikes since ``since``, ``decide`` with that count, log the event it returns.
+        self,
+        chat: ChatRef,
+        author_id: str,
+        *,
+        since: float,
+        decide: Callable[[int], tuple[T, NewEvent | None]],
+        excluding: str | None = None,
+        lease: float = ACTION_LEASE_SECONDS,
+    ) -> tuple[T, Recorded | None]:
+        """Count the author's strikes since ``since`` (but for message ``excluding``), ``decide`` with that count,
+        log the decision it returns once per message (``events.record``), its inbox row done in the same transaction.
 
         One transaction holding the (chat, author) lock: two processes moderating the same author at once count
         each other's strikes instead of both seeing the same number. Returns what ``decide`` returned first and
-        the event id (None when it returned no event).
+        what was recorded (None when it returned no event).
         """
 
         key = ("strikes", chat.platform, chat.chat_id, author_id)
 
-        async def work(conn: AsyncConnection) -> tuple[T, int | None]:
+        async def work(conn: AsyncConnection) -> tuple[T, Recorded | None]:
             await lock(conn, *key)
-            prior = await events.count_strikes(conn, chat, author_id, since=since)
+            prior = await events.count_strikes(conn, chat, author_id, since=since, excluding=excluding)
             result, event = decide(prior)
-            return result, None if event is None else await events.insert(conn, event)
+            return result, None if event is None else await events.record(conn, event, lease=lease)
 
         async with self._key_locks.setdefault(key, asyncio.Lock()):
             return await self._write(work)
 
-    async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float) -> int:
-        return await self._read(lambda conn: events.count_strikes(conn, chat, author_id, since=since))
+    async def count_strikes(self, chat: ChatRef, author_id: str, *, since: float, excluding: str | None = None) -> int:
+        return await self._read(
+            lambda conn: events.count_strikes(conn, chat, author_id, since=since, excluding=excluding)
+        )
 
-    async def record_action_report(self, event_id: int, report: ActionReport) -> None:
-        """What the platform said when the action was carried out."""
-        await self._write(lambda conn: events.set_action_report(conn, event_id, report), single=True)
+    async def record_action_report(self, event_id: int, report: ActionReport, *, retry_at: float | None = None) -> None:
+        """What the platform said when the action was carried out; with ``retry_at`` it is due again then."""
+        await self._write(lambda conn: events.set_action_report(conn, event_id, report, retry_at=retry_at), single=True)
+
+    async def action_attempts(self, event_id: int) -> int:
+        return await self._read(lambda conn: events.action_attempts(conn, event_id))
+
+    async def due_actions(self, platform: str, *, now: float, limit: int, lease: float) -> list[PendingAction]:
+        return await self._write(lambda conn: events.due_actions(conn, platform, now=now, limit=limit, lease=lease))
+
+    async def release_actions(self, platform: str, *, now: float) -> int:
+        """At start, actions cut short by a dead process are due at once (SQLite only, as ``inbox_release``)."""
+        if self.dialect != "sqlite":
+            return 0
+        return await self._write(lambda conn: events.release_actions(conn, platform, now=now))
+
+    # intake inbox -------------------------------------------------------------------------------------------------
+
+    async def inbox_add(self, platform: str, entries: Sequence[InboxEntry], *, now: float) -> int:
+        return await self._write(lambda conn: inbox.add(conn, platform, entries, now=now))
+
+    async def inbox_claim(
+        self, platform: str, *, limit: int, now: float, lease: float, skip: Sequence[int] = ()
+    ) -> list[InboxItem]:
+        return await self._write(lambda conn: inbox.claim(conn, platform, limit=limit, now=now, lease=lease, skip=skip))
+
+    async def inbox_done(self, item_id: int, *, now: float, error: str | None = None) -> None:
+        await self._write(lambda conn: inbox.done(conn, item_id, now=now, error=error))
+
+    async def inbox_retry(self, item_id: int, *, at: float) -> None:
+        await self._write(lambda conn: inbox.retry(conn, item_id, at=at))
+
+    async def inbox_release(self, platform: str) -> int:
+        """At start, rows a dead process had claimed go back at once. SQLite only: one process per file there;
+        on PostgreSQL another process may be working on them, so their leases run out instead."""
+        if self.dialect != "sqlite":
+            return 0
+        return await self._write(lambda conn: inbox.release(conn, platform))
+
+    async def inbox_counts(self, platform: str) -> tuple[int, int]:
+        return await self._read(lambda conn: inbox.counts(conn, platform))
+
+    async def inbox_last_seq(self, platform: str, chat_id: str) -> int | None:
+        return await self._read(lambda conn: inbox.last_seq(conn, platform, chat_id))
+
+    async def inbox_prune(self, *, before: float) -> int:
+        return await self._write(lambda conn: inbox.prune(conn, before=before))
 
     async def get_event(self, event_id: int) -> EventRecord:
         """The event, or ``UnknownEventError``."""

@@ -6,7 +6,20 @@ JSON values are stored as text so both engines read and write them the same way.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Float, ForeignKey, Index, Integer, MetaData, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
 # 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-numbered rowid
 ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -57,7 +70,41 @@ events = Table(
     Column("thresholds", Text, nullable=False, server_default="{}"),
     Column("action_ok", Integer),
     Column("explanation", Text),
+    Column("revision", BigInteger, nullable=False, server_default="0"),
+    Column("text_hash", Text, nullable=False, server_default=""),
+    Column("author_name", Text, nullable=False, server_default=""),
+    Column("action_state", Text, nullable=False, server_default="settled"),  # pending | retry | settled
+    Column("action_attempts", Integer, nullable=False, server_default="0"),
+    Column("action_due_at", Float),
     Index("events_by_chat", "platform", "chat_id", "created_at"),
+    Index("events_by_message", "platform", "chat_id", "message_id", unique=True),
+    Index(
+        "events_due",
+        "platform",
+        "action_state",
+        "action_due_at",
+        sqlite_where=text("action_state != 'settled'"),
+        postgresql_where=text("action_state != 'settled'"),
+    ),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("platform", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("chat_id", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False, server_default="0"),
+    Column("payload", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_until", Float),
+    Column("done_at", Float),
+    Column("error", Text),
+    UniqueConstraint("platform", "key", name="inbox_key"),
+    Index("inbox_pending", "platform", "done_at", "id"),
+    Index("inbox_by_chat", "platform", "chat_id", "seq"),
 )
 
 strikes = Table(

@@ -206,3 +206,44 @@ async def test_flagged_messages_and_classify_explain_say_which_words_drove_the_s
     assert "why:" not in plain
     assert explained.splitlines()[-1] == 'why: insult 0.91: "stupid" +0.89'
     assert usage == "error: usage: /classify [explain] TEXT"
+
+
+async def test_serve_stops_on_request_with_a_backlog_of_piped_lines(service: ModerationService) -> None:
+    stop = asyncio.Event()
+    handled: list[str] = []
+
+    class Stopping(io.StringIO):
+        def write(self, text: str) -> int:
+            handled.append(text)
+            if len(handled) == 6:  # three lines answered: the signal arrives with thousands still queued
+                stop.set()
+            return super().write(text)
+
+    stdin = io.BytesIO(b"hello\n" * 20_000)
+    await asyncio.wait_for(serve(service, Settings(), stop, stdin=stdin, stdout=Stopping()), 60)
+    assert 6 <= len(handled) <= 8, "at most the line in hand is finished after the stop"
+
+
+async def test_an_overlong_line_gets_a_one_line_error_and_the_next_line_is_handled(
+    service: ModerationService,
+) -> None:
+    from bot.adapters.console import MAX_LINE_BYTES
+
+    stdin = io.BytesIO(b"x" * (64 << 20) + b"\nhello\n" + b"y" * (MAX_LINE_BYTES + 1))
+    out = io.StringIO()
+    await asyncio.wait_for(serve(service, Settings(), asyncio.Event(), stdin=stdin, stdout=out), 120)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"error: a line of {64 << 20:,} bytes is over the {MAX_LINE_BYTES:,} limit, skipped"
+    assert lines[1] == "> hello" and lines[2].startswith("none: ")
+    assert lines[3].startswith(f"error: a line of {MAX_LINE_BYTES + 1:,} bytes") and len(lines) == 4
+
+
+async def test_feedback_on_an_id_beyond_64_bits_is_a_one_line_error(service: ModerationService) -> None:
+    [answer] = await chat_session(service, "/feedback 99999999999999999999999 right")
+    assert answer == "error: no moderation event #99999999999999999999999"
+
+
+async def test_a_small_threshold_is_shown_as_set_and_a_vanishing_one_refused(service: ModerationService) -> None:
+    small, vanishing = await chat_session(service, "/threshold insult 0.001", "/threshold insult 1e-300")
+    assert small == "insult: thresholds set to 0.001 (now flag 0.001, act 0.001)."
+    assert vanishing == "error: a threshold must be above 0 (at least 1e-06) and at most 1, got 1e-300"

@@ -162,3 +162,21 @@ def tf_cli_reference(registry):
 
     backend = load_backend(registry.get("tiny-toxic"))
     return lambda texts: backend.predict(texts).probabilities
+
+
+@pytest.mark.parametrize("encoding", ["utf-8:strict", "utf-8:surrogateescape"])
+def test_invalid_utf8_on_stdin_is_replaced_and_the_json_output_stays_valid_utf8(tiny_models, encoding: str) -> None:
+    environment = {key: value for key, value in os.environ.items() if key != "BOT_MODELS_FILE"}
+    environment |= {"PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "PYTHONIOENCODING": encoding}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "classify", "--models-file", str(tiny_models.models_yaml), "--json"],
+        input=b"you are so stupid \xff\xfe\nhello \xed\xa0\x80 there\n",  # a stray byte, an encoded lone surrogate
+        capture_output=True,
+        cwd=REPO_ROOT,
+        env=environment,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    rows = [json.loads(line) for line in result.stdout.decode("utf-8").splitlines()]  # strict: raises if invalid
+    assert [row["text"] for row in rows] == ["you are so stupid \ufffd\ufffd", "hello \ufffd\ufffd\ufffd there"]

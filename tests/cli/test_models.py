@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,24 @@ def test_invalid_models_file_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"error: {path}: model 'a': field 'source': is required: {{path: FOLDER}} or {{hub: OWNER/NAME, revision: REV}}"
     ]
+
+
+def test_a_model_folder_with_a_broken_config_or_cut_weights_is_listed_as_corrupt(tiny_models, tmp_path: Path) -> None:
+    broken_config = tmp_path / "broken-config"
+    cut_weights = tmp_path / "cut-weights"
+    shutil.copytree(tiny_models.multi_label_dir, broken_config)
+    shutil.copytree(tiny_models.multi_label_dir, cut_weights)
+    (broken_config / "config.json").write_text("{not json", encoding="utf-8")
+    (cut_weights / "tf_model.h5").write_bytes(b"garbage, not HDF5")
+    path = tmp_path / "models.yaml"
+    entries = "".join(
+        f"  {name}:\n    task: multi_label\n    source: {{path: {folder}}}\n    runtime: tensorflow\n"
+        for name, folder in (("good", tiny_models.multi_label_dir), ("config", broken_config), ("cut", cut_weights))
+    )
+    path.write_text(f"default: good\nmodels:\n{entries}", encoding="utf-8")
+
+    result = run_bot("models", "--models-file", str(path), "--json")
+
+    assert result.returncode == 0, result.stderr
+    status = {row["name"]: row["status"] for row in map(json.loads, result.stdout.splitlines())}
+    assert status == {"good": "bundled", "config": "corrupt", "cut": "corrupt"}

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from tests.fakes import _discord_payloads as payloads
 from tests.fakes._discord_payloads import FakeGuild, now
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
 
 
 @dataclass
@@ -39,7 +42,9 @@ class RestHandlers:
     _background: set[asyncio.Task[None]]
 
     def _snowflake(self) -> str:
-        return str(payloads.SNOWFLAKE_BASE + next(self._ids))
+        """A new id that, like Discord's, encodes the time it was made (and grows with every call)."""
+        stamp = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        return str(max(stamp, payloads.SNOWFLAKE_BASE) + next(self._ids))
 
     def _me(self, call: Call) -> tuple[int, Any]:
         return 200, self.guild.users["bot"]
@@ -79,6 +84,18 @@ class RestHandlers:
         if message is None or message["channel_id"] != channel_id:
             return 404, {"message": "Unknown Message", "code": 10008}
         return 200, message
+
+    def _history(self, call: Call, channel_id: str) -> tuple[int, Any]:
+        """``GET /channels/{id}/messages``: newest first; ``after`` gives the oldest ones past it (as Discord)."""
+        guild = self._guild_of(channel_id)
+        limit = min(max(int(call.query.get("limit", 50)), 1), 100)
+        found = [m for m in guild.messages.values() if m["channel_id"] == channel_id]
+        found.sort(key=lambda m: int(m["id"]), reverse=True)
+        if "before" in call.query:
+            found = [m for m in found if int(m["id"]) < int(call.query["before"])]
+        if "after" in call.query:
+            found = [m for m in found if int(m["id"]) > int(call.query["after"])][-limit:]
+        return 200, found[:limit]
 
     def _edit_message(self, call: Call, channel_id: str, message_id: str) -> tuple[int, Any]:
         status, message = self._get_message(call, channel_id, message_id)
@@ -177,6 +194,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
         ("PUT", rf"/applications/{_S}/guilds/{_S}/commands", RestHandlers._sync_commands),
         ("GET", rf"/channels/{_S}", RestHandlers._get_channel),
         ("POST", rf"/channels/{_S}/messages", RestHandlers._create_message),
+        ("GET", rf"/channels/{_S}/messages", RestHandlers._history),
         ("GET", rf"/channels/{_S}/messages/{_S}", RestHandlers._get_message),
         ("PATCH", rf"/channels/{_S}/messages/{_S}", RestHandlers._edit_message),
         ("DELETE", rf"/channels/{_S}/messages/{_S}", RestHandlers._delete_message),

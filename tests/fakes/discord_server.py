@@ -179,14 +179,24 @@ class FakeDiscord(RestHandlers):
             await session.ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
 
     async def send_message(
-        self, content: str, *, author: str = "member", channel: str = "general", guild: FakeGuild | None = None
+        self,
+        content: str,
+        *,
+        author: str = "member",
+        channel: str = "general",
+        guild: FakeGuild | None = None,
+        dispatch: bool = True,
     ) -> dict[str, Any]:
-        """A user posts ``content`` (in ``guild``, default the first): stored and dispatched as MESSAGE_CREATE."""
+        """A user posts ``content`` (in ``guild``, default the first): stored and dispatched as MESSAGE_CREATE.
+
+        ``dispatch=False`` only stores it: a message posted while the bot was not connected (history has it).
+        """
         guild = guild or self.guild
         channel_id = guild.channels[channel]["id"]
         message = payloads.message(guild, self._snowflake(), channel_id, guild.users[author], content)
         guild.messages[message["id"]] = message
-        await self.dispatch("MESSAGE_CREATE", message)
+        if dispatch:
+            await self.dispatch("MESSAGE_CREATE", message)
         return message
 
     async def edit_message(self, message: dict[str, Any], content: str) -> dict[str, Any]:

@@ -40,7 +40,9 @@ class Call:
 
 
 @dataclass
-class _Failure:
+class Failure:
+    """How the fake answers a failing call: HTTP status, description, ``retry_after`` (429), how many more times."""
+
     status: int
     description: str
     retry_after: int | None
@@ -76,19 +78,21 @@ class FakeTelegramServer:
         self._message_ids = itertools.count(100)
         self._chats: dict[int, _Chat] = {}
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
-        self._failures: dict[str, list[_Failure]] = {}
+        self._failures: dict[str, list[Failure]] = {}
         self._changed = asyncio.Condition()
+        # a storm: called for every request, returns the failure to answer with (or None to answer normally)
+        self.chaos: Callable[[str], Failure | None] | None = None
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     # ---- lifecycle ----------------------------------------------------------------------------------------------
-    async def start(self) -> str:
+    async def start(self, port: int = 0) -> str:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)  # its paths hold the token
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
@@ -100,6 +104,15 @@ class FakeTelegramServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def go_down(self) -> None:
+        """An outage: every connection is closed and the port refuses new ones until ``come_back``."""
+        await self.stop()
+        self._closing = False
+
+    async def come_back(self) -> None:
+        """The end of an outage: the same address answers again, with every queued update still there."""
+        await self.start(int(self.url.rsplit(":", 1)[1]))
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -139,7 +152,7 @@ class FakeTelegramServer:
         times: int = 1,
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail with this status (429 carries ``retry_after``)."""
-        self._failures.setdefault(method, []).append(_Failure(status, description, retry_after, times))
+        self._failures.setdefault(method, []).append(Failure(status, description, retry_after, times))
 
     async def post_message(
         self,
@@ -254,7 +267,7 @@ class FakeTelegramServer:
         return response
 
     async def _answer(self, call: Call) -> web.Response:
-        failure = self._take_failure(call.method)
+        failure = self._take_failure(call.method) or (self.chaos(call.method) if self.chaos else None)
         if failure is not None:
             extra = {"parameters": {"retry_after": failure.retry_after}} if failure.retry_after else {}
             return error_response(failure.status, failure.description, **extra)
@@ -267,7 +280,7 @@ class FakeTelegramServer:
             return error_response(error.status, error.description)
         return web.json_response({"ok": True, "result": call.result})
 
-    def _take_failure(self, method: str) -> _Failure | None:
+    def _take_failure(self, method: str) -> Failure | None:
         queue = self._failures.get(method)
         if not queue:
             return None
@@ -295,7 +308,13 @@ class FakeTelegramServer:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(poll_seconds), self._changed:
                 await self._changed.wait_for(lambda: bool(self._updates) or self._closing)
-        return list(self._updates)
+        limit = min(max(int(params.get("limit") or 100), 1), 100)  # Telegram: 1 to 100, default 100
+        return self._updates[:limit]
+
+    @property
+    def unconfirmed(self) -> int:
+        """Updates the bot has not yet confirmed with a later ``getUpdates`` offset."""
+        return len(self._updates)
 
     async def _api_deletewebhook(self, params: dict[str, Any]) -> bool:
         self.webhook = None
@@ -375,6 +394,17 @@ class FakeTelegramServer:
             raise _ApiError(400, "Bad Request: user is an administrator of the chat")
         can_send = bool(params.get("permissions", {}).get("can_send_messages"))
         self._chats[chat_id].members[user_id] = "member" if can_send else "restricted"
+        return True
+
+    async def _api_banchatsenderchat(self, params: dict[str, Any]) -> bool:
+        chat_id, sender = int(params["chat_id"]), int(params["sender_chat_id"])
+        if not self._bot_is_admin(chat_id):
+            raise _ApiError(400, "Bad Request: not enough rights to ban a sender chat")
+        self._chats[chat_id].members[sender] = "kicked"
+        return True
+
+    async def _api_unbanchatsenderchat(self, params: dict[str, Any]) -> bool:
+        self._chats[int(params["chat_id"])].members.pop(int(params["sender_chat_id"]), None)
         return True
 
     async def _api_getchatmember(self, params: dict[str, Any]) -> dict[str, Any]:

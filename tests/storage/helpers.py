@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+
 from bot.core.model_folder import LabelThresholds
 from bot.core.records import NewEvent
 from bot.core.types import ChatRef
 
 CHAT = ChatRef("telegram", "-100123")
 OTHER_CHAT = ChatRef("discord", "987654321")
+_MESSAGE_IDS = itertools.count(1)
 
 
 def new_event(
     *,
     chat: ChatRef = CHAT,
     author_id: str = "user-1",
-    message_id: str = "m-1",
+    message_id: str | None = None,
     text: str = "you are so stupid and everyone here knows it, honestly",
     store_text: bool = False,
     created_at: float = 1_000_000.0,
@@ -26,7 +29,7 @@ def new_event(
     triggered = tuple(label for label in flagged if label != "toxic")
     return NewEvent(
         chat=chat,
-        message_id=message_id,
+        message_id=message_id or f"m-{next(_MESSAGE_IDS)}",  # one event per message: each call a new one
         author_id=author_id,
         model="tiny-toxic",
         scores={"toxic": 0.93, "insult": 0.81, "threat": 0.02},

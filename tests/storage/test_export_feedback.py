@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from bot.cli import main
 from bot.storage import Storage
@@ -72,3 +79,37 @@ def test_export_into_a_missing_folder_keeps_nothing_half_written(tmp_path: Path,
     assert code == 2
     assert "the folder" in capsys.readouterr().err
     assert {p.name for p in tmp_path.iterdir()} <= {"bot.sqlite3", "bot.sqlite3-shm", "bot.sqlite3-wal"}
+
+
+@contextlib.contextmanager
+def read_only_folder(folder: Path) -> Iterator[None]:
+    """No new file can be made in ``folder``, even by root (the immutable attribute), or by mode bits otherwise."""
+    immutable = os.geteuid() == 0 and shutil.which("chattr") is not None
+    if immutable:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+
+
+def test_export_reads_a_database_in_a_folder_it_cannot_write(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    database = folder / "bot.sqlite3"
+    asyncio.run(fill(database))
+    out = tmp_path / "feedback.csv"
+    with read_only_folder(folder):
+        try:
+            (folder / "probe").touch()
+            pytest.skip("this file system lets the test write a read-only folder")
+        except OSError:
+            pass
+        assert main(["export-feedback", str(out), "--database", str(database)]) == 0, capsys.readouterr().err
+    assert "wrote 3 reviewed events" in capsys.readouterr().err
+    assert len(out.read_text(encoding="utf-8").splitlines()) > 3

@@ -28,7 +28,7 @@ from tests.storage.helpers import CHAT, OTHER_CHAT, new_event
 pytestmark = pytest.mark.asyncio
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TABLES = {"chat_settings", "events", "strikes", "feedback", "audit_log"}
+TABLES = {"chat_settings", "events", "strikes", "feedback", "audit_log", "inbox"}
 
 
 def release_database(path: Path, version: int) -> Path:
@@ -187,3 +187,21 @@ async def test_a_failing_upgrade_of_a_release_file_leaves_it_at_its_version(tmp_
     with sqlite3.connect(path) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "feedback" not in names and "alembic_version" not in names  # the half-done step was rolled back
+
+
+async def test_events_logged_once_per_edit_by_a_release_are_kept_and_the_message_key_becomes_unique(
+    tmp_path: Path,
+) -> None:
+    path = release_database(tmp_path / "bot.sqlite3", 3)
+    with sqlite3.connect(path) as conn:  # how the releases logged two edits of message m1: one more event each
+        for event_id in (10, 11):
+            conn.execute(
+                "INSERT INTO events (id, created_at, platform, chat_id, message_id, author_id, model, scores, action, "
+                "reason) VALUES (?, 6.0, 'telegram', '-100123', 'm1', 'u1', 'tiny-toxic', '{}', 'warn', 'r')",
+                (event_id,),
+            )
+    async with await Storage.open(path) as storage:
+        kept = [(await storage.get_event(i)).message_id for i in (1, 10, 11)]
+        assert kept == ["m1", "m1#10", "m1#11"]
+        again = await storage.record_event(new_event(chat=CHAT, message_id="m1"))  # the key is unique from now on
+        assert again == 1 and (await storage.stats(CHAT)).events == 5

@@ -7,6 +7,7 @@ the bot.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import timedelta
 import aiohttp
 import discord
 
+from bot.core.outbox import PendingAction
 from bot.core.policy import Decision
 from bot.core.records import Action, ActionReport
 
@@ -23,6 +25,8 @@ _log = logging.getLogger(__name__)
 FLAG_EMOJI = "\N{WARNING SIGN}\N{VARIATION SELECTOR-16}"
 MAX_TIMEOUT = timedelta(days=28)  # Discord refuses longer timeouts
 _UNKNOWN_GUILD, _UNKNOWN_MEMBER, _UNKNOWN_MESSAGE = 10004, 10007, 10008
+STEP_BUDGET = 5.0  # seconds one step may take before it counts as a transient failure (carried out again later)
+TRANSIENT = frozenset({"rate limited", "server error", "network error"})  # problems that pass: tried again later
 _DONE = {Action.FLAG: "flagged", Action.WARN: "warned", Action.DELETE: "deleted", Action.TIMEOUT: "timed out"}
 
 
@@ -35,7 +39,7 @@ class ActionResult:
 
     @property
     def report(self) -> ActionReport:
-        return ActionReport(ok=self.problem is None, detail=self.text)
+        return ActionReport(ok=self.problem is None, detail=self.text, transient=self.problem in TRANSIENT)
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,8 @@ def _steps(message: discord.Message, decision: Decision) -> list[_Step]:
 
 async def _attempt(step: _Step) -> ActionResult:
     try:
-        await step.run()
+        async with asyncio.timeout(STEP_BUDGET):  # discord.py retries a 5xx for ~25 s; we retry later instead
+            await step.run()
     except discord.Forbidden:
         return ActionResult(f"forbidden: missing {step.permission}", f"missing {step.permission}")
     except discord.NotFound as error:
@@ -95,7 +100,8 @@ async def _attempt(step: _Step) -> ActionResult:
     except discord.HTTPException as error:
         if error.status == 429:
             return ActionResult("not done: rate limited", "rate limited")
-        return ActionResult(f"failed: HTTP {error.status} {error.text}".strip(), f"HTTP {error.status}")
+        problem = "server error" if error.status >= 500 else f"HTTP {error.status}"
+        return ActionResult(f"failed: HTTP {error.status} {error.text}".strip(), problem)
     except (TimeoutError, aiohttp.ClientError) as error:
         _log.warning("network error while %s: %r", step.name, error)
         return ActionResult("failed: network error", "network error")
@@ -117,3 +123,46 @@ def _reply(message: discord.Message, text: str) -> Awaitable[discord.Message]:
 def _warning(author: discord.abc.User, decision: Decision) -> str:
     labels = ", ".join(label.replace("_", " ") for label in decision.triggered) or "toxicity"
     return f"{FLAG_EMOJI} {author.mention}, please keep it civil (flagged: {labels})."
+
+
+class StoredMessage:
+    """A logged message rebuilt from its event, to carry out its action again: what ``carry_out`` needs of it."""
+
+    def __init__(self, message: discord.PartialMessage, author: discord.abc.Snowflake | discord.Member) -> None:
+        self._message = message
+        self.id = message.id
+        self.channel = message.channel
+        self.guild = message.guild
+        self.author = author
+
+    def delete(self) -> Awaitable[None]:
+        return self._message.delete()
+
+    def add_reaction(self, emoji: str) -> Awaitable[None]:
+        return self._message.add_reaction(emoji)
+
+    def to_reference(self, **options: bool) -> discord.MessageReference:
+        return self._message.to_reference(**options)
+
+
+async def stored_message(client: discord.Client, action: PendingAction) -> StoredMessage | None:
+    """The message and author of a logged event (None when its channel is unknown or gone)."""
+    if not action.place:
+        return None
+    try:
+        channel = client.get_channel(int(action.place)) or await client.fetch_channel(int(action.place))
+    except (discord.NotFound, discord.Forbidden):
+        return None
+    if not isinstance(channel, discord.TextChannel | discord.Thread):
+        return None
+    member = channel.guild.get_member(int(action.author_id))
+    author = member or _Author(int(action.author_id))
+    return StoredMessage(channel.get_partial_message(int(action.message_id)), author)
+
+
+class _Author(discord.Object):
+    """An author who is not in the member cache: enough to mention and to fetch for a timeout."""
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.id}>"

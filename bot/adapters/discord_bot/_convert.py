@@ -31,7 +31,7 @@ def interaction_actor(interaction: discord.Interaction) -> Actor:
     return actor_of(interaction.user, interaction.permissions)
 
 
-def to_message(message: discord.Message, *, edited: bool = False) -> Message | None:
+def to_message(message: discord.Message, *, edited: bool = False, inbox_id: int | None = None) -> Message | None:
     """A guild message from a human as a core ``Message``; None for what the bot never moderates."""
     author = message.author
     if message.guild is None or author.bot or message.webhook_id is not None or not message.content.strip():
@@ -48,4 +48,6 @@ def to_message(message: discord.Message, *, edited: bool = False) -> Message | N
         text=message.content,
         author_roles=roles,
         edited=edited,
+        revision=int(message.edited_at.timestamp() * 1000) if edited and message.edited_at else 0,
+        inbox_id=inbox_id,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Protocol
 
@@ -13,7 +12,7 @@ from bot.adapters.discord_bot._convert import to_message
 from bot.adapters.discord_bot._modlog import ModLog
 from bot.core.errors import BotError
 from bot.core.moderation import Outcome
-from bot.core.records import Action, ActionReport
+from bot.core.records import ActionReport
 from bot.core.types import Message
 
 _log = logging.getLogger(__name__)
@@ -25,37 +24,29 @@ class Handler(Protocol):
 
 
 class Moderator:
-    """Runs once per message event; a failure is logged and told to the mod-log, never raised to the gateway."""
+    """Judges messages handed out by the inbox; a failure is told to the mod-log and the message is tried again."""
 
     def __init__(self, service: Handler, modlog: ModLog) -> None:
         self._service = service
         self._modlog = modlog
-        self._in_flight: set[asyncio.Task[object]] = set()
 
-    async def drain(self, seconds: float) -> None:
-        """Let messages being handled finish (their actions and log entries), for at most ``seconds``."""
-        if self._in_flight:
-            await asyncio.wait(set(self._in_flight), timeout=seconds)
+    def wants(self, message: discord.Message) -> bool:
+        """A guild message from a human with text: the messages that are moderated (and so recorded)."""
+        return to_message(message) is not None
 
-    async def on_message(self, message: discord.Message, *, edited: bool = False) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-        try:
-            await self._moderate(message, edited)
-        finally:
-            self._in_flight.discard(task)  # type: ignore[arg-type]
-
-    async def _moderate(self, message: discord.Message, edited: bool) -> None:
-        core = to_message(message, edited=edited)
+    async def moderate(self, message: discord.Message, edited: bool, inbox_id: int | None = None) -> None:
+        """Judge a message read from the inbox and carry out the decision."""
+        core = to_message(message, edited=edited, inbox_id=inbox_id)
         if core is None or message.guild is None:
             return
         try:
             outcome = await self._service.handle(core)
-        except BotError as error:  # model unavailable, database busy ...: this message goes unmoderated
+        except BotError as error:  # database busy, ...: told once; the message stays in the inbox for another attempt
             await self._modlog.tell_once(message.guild, type(error).__name__, f"Cannot moderate messages: {error}")
-            return
-        if outcome.event_id is None or outcome.decision.action == Action.NONE:
+            raise
+        if outcome.notice:  # e.g. the server's model failed and the default took over: said once
+            await self._modlog.tell_once(message.guild, f"notice: {outcome.notice}", outcome.notice)
+        if not outcome.act or outcome.event_id is None:  # nothing to do, or a redelivery whose action is recorded
             return
         result = await carry_out(message, outcome.decision)
         _log.info("event %s: %s -> %s", outcome.event_id, outcome.decision.action, result.text)
@@ -66,11 +57,3 @@ class Moderator:
             text = f"I could not {outcome.decision.action} a message in {where}: {result.text}.{hint}"
             await self._modlog.tell_once(message.guild, result.problem, text)
         await self._modlog.post_event(message, outcome, result)
-
-    async def on_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        """Edits are moderated like new messages, unless only embeds changed (a link preview is not an edit)."""
-        message = payload.message
-        before = payload.cached_message
-        if message.edited_at is None or (before is not None and before.content == message.content):
-            return
-        await self.on_message(message, edited=True)

@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from functools import partial
 from urllib.parse import urlparse
 
-from telegram import BotCommandScopeAllChatAdministrators, BotCommandScopeDefault, Update
+from telegram import BotCommandScopeAllChatAdministrators, BotCommandScopeDefault, MessageEntity, Update
+from telegram import Message as TgMessage
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
@@ -27,7 +29,9 @@ from telegram.ext import (
 from bot.adapters.telegram_bot._actions import ActionTaker
 from bot.adapters.telegram_bot._admins import AdminCache
 from bot.adapters.telegram_bot._commands import ADMIN_COMMANDS, PUBLIC_COMMANDS, Commands
+from bot.adapters.telegram_bot._convert import PLATFORM
 from bot.adapters.telegram_bot._dashboard import DashboardCommand, TelegramPlatform
+from bot.adapters.telegram_bot._intake import note_handler_error, poll, process
 from bot.adapters.telegram_bot._moderation import Moderation
 from bot.adapters.telegram_bot._render import FEEDBACK_PREFIX
 from bot.adapters.telegram_bot._retry import call_api
@@ -42,6 +46,8 @@ log = logging.getLogger(__name__)
 
 CONCURRENT_UPDATES = 64  # lets the classifier batch messages from many chats into one forward pass
 START_RETRY_MAX = 60.0  # seconds between attempts to reach Telegram at start-up
+MODERATION = "moderation"
+INTAKE_SHARE_OF_GRACE = 0.6  # of the stop grace, for messages in flight; the rest is for closing connections
 
 
 class TelegramConfigError(RuntimeError):
@@ -68,7 +74,10 @@ def build_application(
     actions = ActionTaker(admins)
     moderation = Moderation(service, admins, actions)
     application.bot_data["platform"] = TelegramPlatform(application.bot, admins, actions)
+    application.bot_data[MODERATION] = moderation  # serve() hands it the actions to carry out again
     new_messages = filters.UpdateType.MESSAGE
+    # only the bot's own commands are commands: "/x you idiot" or "/classify@otherbot ..." is a message to moderate
+    own_command = new_messages & OwnCommand(["start", "help", "dashboard", *COMMANDS])
     application.add_handlers(
         [
             CommandHandler(["start", "help"], commands.help, filters=new_messages),
@@ -78,11 +87,11 @@ def build_application(
             ),
             CallbackQueryHandler(moderation.on_feedback, pattern=rf"^{FEEDBACK_PREFIX}:"),
             MessageHandler(
-                filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND,
+                filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & ~own_command,
                 moderation.on_group_message,
             ),
             MessageHandler(
-                filters.ChatType.PRIVATE & new_messages & filters.TEXT & ~filters.COMMAND, commands.private_text
+                filters.ChatType.PRIVATE & new_messages & filters.TEXT & ~own_command, commands.private_text
             ),
         ]
     )
@@ -109,26 +118,42 @@ async def serve(
             if platforms is not None:
                 platforms.register("telegram", application.bot_data["platform"])
             try:
-                await _serve_initialized(application, settings, stop)
+                await _serve_initialized(application, service, settings, stop)
             finally:
                 if platforms is not None:
                     platforms.unregister("telegram")
 
 
-async def _serve_initialized(application: Application, settings: Settings, stop: asyncio.Event) -> None:
+async def _serve_initialized(
+    application: Application, service: ModerationService, settings: Settings, stop: asyncio.Event
+) -> None:
+    workers: list[asyncio.Task[None]] = []
     try:
         await application.start()
         await _set_commands(application)
         if settings.telegram_webhook_url:
             await _start_webhook(application, settings)
         else:
-            await application.updater.start_polling(  # type: ignore[union-attr]
-                allowed_updates=Update.ALL_TYPES, error_callback=_polling_error
-            )
+            # durable intake: updates are stored before the offset moves, and handled from the inbox
+            intake = service.intake(PLATFORM, concurrency=CONCURRENT_UPDATES)
+            grace = settings.stop_grace * INTAKE_SHARE_OF_GRACE
+            workers = [
+                asyncio.create_task(poll(application.bot, intake, stop, allowed_updates=Update.ALL_TYPES)),
+                asyncio.create_task(intake.run(partial(process, application), stop, grace=grace)),
+                asyncio.create_task(
+                    service.retry_actions(
+                        PLATFORM, partial(application.bot_data[MODERATION].retry, application.bot), stop
+                    )
+                ),
+            ]
         log.info("telegram: serving as @%s", application.bot.username)
         await stop.wait()
+        await asyncio.gather(*workers)
     finally:
         log.info("telegram: stopping")
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
         if application.running:
@@ -209,10 +234,25 @@ class _Redact(logging.Filter):
         return True
 
 
-def _polling_error(error: TelegramError) -> None:
-    log.warning("telegram: polling failed: %s", error)
-
-
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log first: a failing handler must never stop the bot."""
+    """Log first: a failing handler must never stop the bot; its update stays in the inbox for another attempt."""
     log.error("telegram: error while handling an update", exc_info=context.error)
+    note_handler_error(context.error)
+
+
+class OwnCommand(filters.MessageFilter):
+    """A message that starts with one of this bot's commands (``/name`` or ``/name@this_bot``), nothing else."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(name="OwnCommand")
+        self._names = frozenset(name.lower() for name in names)
+
+    def filter(self, message: TgMessage) -> bool:
+        entities = message.entities or ()
+        if not entities or entities[0].type != MessageEntity.BOT_COMMAND or entities[0].offset != 0:
+            return False
+        word = (message.text or "")[1 : entities[0].length]
+        name, _, addressee = word.partition("@")
+        if addressee and addressee.lower() != (message.get_bot().username or "").lower():
+            return False
+        return name.lower() in self._names

@@ -31,15 +31,36 @@ def is_anonymous_admin(message: TgMessage) -> bool:
     return message.sender_chat is not None and message.sender_chat.id == message.chat.id
 
 
-def to_core_message(message: TgMessage, *, author_is_admin: bool, edited: bool) -> Message | None:
+def author_of(message: TgMessage) -> tuple[int, str] | None:
+    """(id, name) of who is judged and acted on: the channel a post was sent as, else the user; None if neither.
+
+    Posts sent as a channel carry a placeholder user shared by every channel (136817688), so strikes and bans must
+    be keyed by the channel (a negative chat id), never by that user.
+    """
+    if message.sender_chat is not None and not is_anonymous_admin(message):
+        chat = message.sender_chat
+        return chat.id, chat.title or chat.username or "a channel"
+    if message.from_user is None:
+        return None
+    return message.from_user.id, message.from_user.full_name
+
+
+def to_core_message(
+    message: TgMessage, *, author_is_admin: bool, edited: bool, inbox_id: int | None = None
+) -> Message | None:
     """The core ``Message`` for a group message, or None when there is no author or no text to judge."""
     text = message_text(message)
-    if message.from_user is None or not text.strip():
+    author = author_of(message)
+    if author is None or not text.strip():
         return None
+    author_id, name = author
+    revision = int(message.edit_date.timestamp()) if edited and message.edit_date else 0
     return Message(
         chat=chat_ref(message.chat.id),
         message_id=str(message.message_id),
-        author=actor(message.from_user, is_admin=author_is_admin),
+        author=Actor(user_id=str(author_id), is_admin=author_is_admin, display_name=name),
         text=text,
         edited=edited,
+        revision=revision or (1 if edited else 0),
+        inbox_id=inbox_id,
     )

@@ -11,15 +11,24 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.adapters.telegram_bot._actions import ActionTaker
+from bot.adapters.telegram_bot._actions import ActionTaker, Target
 from bot.adapters.telegram_bot._admins import AdminCache
-from bot.adapters.telegram_bot._convert import actor, chat_ref, is_anonymous_admin, message_text, to_core_message
+from bot.adapters.telegram_bot._convert import (
+    actor,
+    author_of,
+    chat_ref,
+    is_anonymous_admin,
+    message_text,
+    to_core_message,
+)
+from bot.adapters.telegram_bot._intake import current_inbox_id
 from bot.adapters.telegram_bot._render import FEEDBACK_PREFIX, mention, review_keyboard
 from bot.adapters.telegram_bot._retry import call_api
 from bot.core.commands import Commands
 from bot.core.commands import Context as CommandContext
 from bot.core.errors import BotError
 from bot.core.moderation import ModerationService, Outcome
+from bot.core.outbox import PendingAction
 from bot.core.records import Action, ActionReport
 from bot.core.replies import review_buttons
 
@@ -39,28 +48,50 @@ class Moderation:
     async def on_group_message(self, update: Update, context: Context) -> None:
         """A new or edited text or caption in a group: judge it and carry out the decision."""
         message = update.effective_message
-        if message is None or message.from_user is None:
+        if message is None or author_of(message) is None:
             return
-        author_is_admin = is_anonymous_admin(message) or await self._admins.is_admin(
-            context.bot, message.chat.id, message.from_user.id
-        )
+        if is_anonymous_admin(message) or message.is_automatic_forward:  # the group's or its linked channel's admins
+            author_is_admin = True
+        elif message.sender_chat is not None:  # a post sent as some channel: judged as that channel
+            author_is_admin = False
+        else:
+            author_is_admin = await self._admins.is_admin(context.bot, message.chat.id, message.from_user.id)
         core_message = to_core_message(
-            message, author_is_admin=author_is_admin, edited=update.edited_message is not None
+            message,
+            author_is_admin=author_is_admin,
+            edited=update.edited_message is not None,
+            inbox_id=current_inbox_id(),
         )
         if core_message is None:
             return
         outcome = await self._service.handle(core_message)
-        if outcome.decision.action is Action.NONE:
+        if outcome.notice:  # e.g. the chat's model failed and the default took over: said once, to the chat
+            await call_api(context.bot.send_message, chat_id=message.chat.id, text=outcome.notice)
+        if not outcome.act or outcome.event_id is None:  # nothing to do, or a redelivery whose action is recorded
             return
+        decision = outcome.decision
         result = await self._actions.carry_out(
-            context.bot, message, outcome.decision, outcome.event_id, outcome.explanation
+            context.bot,
+            Target.of(message),
+            decision.action,
+            decision.reason,
+            decision.timeout_seconds,
+            outcome.event_id,
+            outcome.explanation,
         )
-        if outcome.event_id is not None:
-            await self._service.record_action_report(outcome.event_id, result)
-            await self._post_to_log(context.bot, message, outcome, result)
-        log.info(
-            "chat %s message %s: %s -> %s", message.chat.id, message.message_id, outcome.decision.action, result.detail
-        )
+        await self._service.record_action_report(outcome.event_id, result)
+        await self._post_to_log(context.bot, message, outcome, result)
+        log.info("chat %s message %s: %s -> %s", message.chat.id, message.message_id, decision.action, result.detail)
+
+    async def retry(self, bot: Bot, action: PendingAction) -> ActionReport:
+        """Carry out a stored decision again (cut short by a crash, or failed in an outage)."""
+        result = await self._actions.carry_out(
+            bot, Target.of_pending(action), Action(action.action), action.reason, action.timeout_seconds,
+            action.event_id,
+        )  # fmt: skip
+        log.info("chat %s message %s: %s (again) -> %s", action.chat.chat_id, action.message_id, action.action,
+                 result.detail)  # fmt: skip
+        return result
 
     async def on_feedback(self, update: Update, context: Context) -> None:
         """An admin of the event's chat pressed "Not toxic" (undo: clear the strike, lift a timeout) or "Confirm".

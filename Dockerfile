@@ -82,7 +82,7 @@ COPY training/ /app/training/
 # Mount the data read-only at /data and a folder for the runs at /app/runs (see README.md, "Training").
 VOLUME ["/app/runs"]
 ENTRYPOINT ["python3", "-m", "training"]
-CMD ["train", "--config", "minilm", "--data", "/data/jigsaw/train.csv"]
+CMD ["train", "--config", "minilm", "--data", "/data/jigsaw/train.csv", "/data/extra"]
 
 # ---- runtime-slim: ONNX only (the default target) --------------------------------------------------------------
 FROM runtime-base AS runtime-slim

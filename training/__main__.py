@@ -34,7 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="fine-tune a recipe on a Jigsaw-format CSV")
     train.add_argument("--config", type=_recipe, default=CONFIGS / "minilm.yaml", help="recipe name or YAML path")
-    train.add_argument("--data", type=Path, required=True, help="a Jigsaw-format CSV (id, comment_text, labels)")
+    train.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="Jigsaw-format CSVs or folders of them (id, comment_text, labels; empty label cell = unknown)",
+    )
+    train.add_argument("--resume", action="store_true", help="continue from the run's last epoch checkpoint")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override recipe fields")
     train.set_defaults(func=_train)
 
@@ -65,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="ship the static int8 graph, calibrated on --data training rows (default: fp32)",
     )
     export.add_argument(
-        "--data", type=Path, help="the training CSV: ROC-AUC of fp32 vs int8 on the run's validation split"
+        "--data",
+        type=Path,
+        nargs="+",
+        help="the training CSVs/folders: ROC-AUC of fp32 vs int8 on the run's validation split",
     )
     export.add_argument("--work", type=Path, help="work folder for the TF copy and both graphs (default: <run>/export)")
     export.add_argument("--models-yaml", type=Path, default=Path("models.yaml"))
@@ -73,10 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", help="models.yaml name (default: the --out folder's name)")
     export.add_argument("--display-name", help="models.yaml display_name (default: kept, or the recipe name)")
     export.add_argument(
-        "--threshold-prevalence",
+        "--act-precision",
         type=_fraction,
+        default=0.90,
         metavar="P",
-        help="choose thresholds with validation rows re-weighted to this toxic share (default: unweighted)",
+        help="act thresholds keep at least this precision at each label's real-traffic prevalence (default 0.90)",
     )
     export.add_argument(
         "--thresholds-from",
@@ -104,11 +115,17 @@ def check_csv_header(path: Path, columns: Sequence[str]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.overrides)
-    check_csv_header(args.data, [config.text_column, *config.labels])
+    # `--data A B key=value`: argparse hands the overrides to --data; a KEY=VALUE that is no path is an override
+    overrides = [str(p) for p in args.data if "=" in str(p) and not p.exists()] + args.overrides
+    args.data = [p for p in args.data if str(p) not in overrides]
+    config = load_config(args.config, overrides)
+    from training.sources import csv_files
+
+    for path in csv_files(args.data):
+        check_csv_header(path, [config.text_column, *config.labels])
     from training.train import train
 
-    train(config, args.data)
+    train(config, args.data, resume=args.resume)
     return 0
 
 
@@ -151,7 +168,7 @@ def _export(args: argparse.Namespace) -> int:
         write=args.write_entry,
         name=args.name,
         display_name=args.display_name,
-        threshold_prevalence=args.threshold_prevalence,
+        act_precision=args.act_precision,
         thresholds_from=args.thresholds_from,
         max_mb=args.max_mb,
         text_column=args.text_column,

@@ -18,39 +18,70 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 def roc_auc_per_label(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """ROC-AUC of every label column; NaN where a label has only one class."""
+    """ROC-AUC of every label column over its known cells (NaN = unknown); NaN where a label has only one class."""
     from sklearn.metrics import roc_auc_score
 
-    return np.array(
-        [
-            roc_auc_score(labels[:, i], scores[:, i]) if 0 < labels[:, i].sum() < len(labels) else np.nan
-            for i in range(labels.shape[1])
-        ]
-    )
+    aucs = []
+    for i in range(labels.shape[1]):
+        known = ~np.isnan(labels[:, i])
+        truth = labels[known, i]
+        aucs.append(roc_auc_score(truth, scores[known, i]) if 0 < truth.sum() < len(truth) else np.nan)
+    return np.array(aucs)
+
+
+def auc_by_source(
+    labels: np.ndarray, scores: np.ndarray, sources: np.ndarray, names: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """Validation ROC-AUC per source and label (known cells only), plus the pooled ``all``; NaN entries dropped."""
+    report = {}
+    for source in ["all", *sorted(set(sources.tolist()))]:
+        rows = np.ones(len(sources), bool) if source == "all" else sources == source
+        aucs = roc_auc_per_label(labels[rows], scores[rows])
+        entry = {name: round(float(auc), 4) for name, auc in zip(names, aucs, strict=True) if not np.isnan(auc)}
+        if entry:
+            entry["mean"] = round(float(np.mean(list(entry.values()))), 4)
+        report[source] = entry
+    return report
 
 
 def predict_logits(model, batches) -> tuple[np.ndarray, np.ndarray]:
-    """Run the model over ``(features, labels)`` batches; return logits and labels in batch order."""
-    logits, labels = [], []
-    for features, batch_labels in batches:
+    """Run the model over ``(features, labels[, rows])`` batches; logits and labels in row order when rows are given."""
+    logits, labels, rows = [], [], []
+    for features, batch_labels, *batch_rows in batches:
         logits.append(np.asarray(model(features, training=False).logits, dtype=np.float32))
         labels.append(batch_labels)
-    return np.concatenate(logits), np.concatenate(labels)
+        rows.extend(batch_rows)
+    logits, labels = np.concatenate(logits), np.concatenate(labels)
+    if rows:
+        order = np.argsort(np.concatenate(rows))
+        logits, labels = logits[order], labels[order]
+    return logits, labels
 
 
 class ValidationAUC(keras.callbacks.Callback):
     """Adds ``val_mean_auc`` and ``val_auc_<label>`` to the epoch logs; list it before callbacks that monitor them."""
 
-    def __init__(self, make_batches, label_names: tuple[str, ...]) -> None:
+    def __init__(
+        self, make_batches, label_names: tuple[str, ...], sources: np.ndarray | None = None, history: Path | None = None
+    ) -> None:
         super().__init__()
         self.make_batches = make_batches
         self.label_names = label_names
+        self.sources = sources
+        self.history = history
         self.last: tuple[np.ndarray, np.ndarray] | None = None
+        self.by_source: dict[str, dict[str, float]] = {}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logits, labels = predict_logits(self.model, self.make_batches())
         aucs = roc_auc_per_label(labels, sigmoid(logits))
         self.last = (sigmoid(logits), labels)
+        if self.sources is not None:
+            self.by_source = auc_by_source(labels, sigmoid(logits), self.sources, self.label_names)
+            log.info("epoch %d validation ROC-AUC by source: %s", epoch + 1, json.dumps(self.by_source))
+            if self.history is not None:
+                with open(self.history, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"epoch": epoch + 1, "by_source": self.by_source}) + "\n")
         if logs is not None:
             logs["val_mean_auc"] = float(np.nanmean(aucs))
             for name, auc in zip(self.label_names, aucs, strict=True):
@@ -78,8 +109,11 @@ class SaveBest(keras.callbacks.Callback):
         self.model.save_pretrained(self.folder)
         self.tokenizer.save_pretrained(self.folder)
         probabilities, labels = self.validation.last
-        np.savez_compressed(self.folder / "val_predictions.npz", probabilities=probabilities, labels=labels)
+        extra = {} if self.validation.sources is None else {"sources": self.validation.sources}
+        np.savez_compressed(self.folder / "val_predictions.npz", probabilities=probabilities, labels=labels, **extra)
         record = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        if self.validation.by_source:
+            record["validation_auc_by_source"] = self.validation.by_source
         (self.folder / "metrics.json").write_text(json.dumps(record, indent=2))
         log.info("epoch %d is the best so far (%.4f): saved to %s", epoch + 1, score, self.folder)
 
@@ -101,7 +135,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 class Throughput(keras.callbacks.Callback):
     """Logs examples/s and real (non-padding) tokens/s every ``every`` batches and per epoch."""
 
-    def __init__(self, batch_tokens, every: int = 100) -> None:
+    def __init__(self, batch_tokens, every: int = 50) -> None:
         super().__init__()
         self.batch_tokens = batch_tokens  # callable: () -> (examples, tokens) counted so far
         self.every = every

@@ -44,8 +44,18 @@ class TrainConfig(BaseModel):
     reduce_lr_patience: int = Field(default=1, ge=1)
     reduce_lr_factor: float = Field(default=0.1, gt=0, lt=1)
     min_lr: float = Field(default=1e-6, ge=0)
+    source_weighting: Literal["natural", "temperature"] = Field(
+        default="natural",
+        description="Loss weight of each source: natural (every row 1) or temperature (source share ~ rows ** T).",
+    )
+    source_temperature: float = Field(default=0.5, ge=0, le=1)
+    freeze_embeddings: bool = Field(default=False, description="Keep the encoder's embedding layer fixed.")
+    languages: tuple[str, ...] = Field(default=("en",), description="ISO 639-1 codes of the training text.")
+    version: str | None = Field(default=None, description="Model version written to the export and models.yaml.")
     output_dir: Path = Path("runs/default")
-    mixed_precision: Literal["off", "mixed_float16", "mixed_bfloat16"] = "off"
+    mixed_precision: Literal["off", "auto", "mixed_float16", "mixed_bfloat16"] = Field(
+        default="off", description="auto: bfloat16 where the CPU computes it natively (AVX512-BF16 / AMX), else off."
+    )
     xla: bool = False
     push_to_hub: str | None = Field(default=None, description="Hub repository to push every epoch to (off by default).")
     max_train_rows: int | None = Field(default=None, ge=1, description="Use only this many training rows (smoke runs).")

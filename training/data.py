@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_CHARS = 20_000  # longer comments are cut before tokenising; only the first/last tokens are kept anyway
-
 
 class DataError(ValueError):
     """The CSV cannot be used as training data; the message says why."""
@@ -74,18 +72,17 @@ def stratified_split(label_rows: np.ndarray, val_fraction: float, seed: int) -> 
 
 
 def encode(texts: Sequence[str], tokenizer, max_length: int, truncation: str = "head", head_share: float = 0.75):
-    """Batched fast tokenisation; ``head_tail`` keeps the start and the end of long comments."""
-    cleaned = [(text or "")[:MAX_CHARS] for text in texts]
+    """Batched fast tokenisation, cut exactly as the bot cuts (``bot.core.model_folder``: head or head+tail)."""
+    from bot.core.model_folder import cap_text, truncate_tokens
+
+    cleaned = [cap_text(text or "", max_length, truncation, head_share) for text in texts]
     body = max_length - 2  # [CLS] ... [SEP]
     pieces = tokenizer(cleaned, add_special_tokens=False, truncation=False)["input_ids"]
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    head = max(1, int(body * head_share)) if truncation == "head_tail" else body
-    encoded = []
-    for ids in pieces:
-        if len(ids) > body:
-            ids = ids[:head] + ids[len(ids) - (body - head) :] if body > head else ids[:body]
-        encoded.append(np.asarray([cls_id, *ids, sep_id], dtype=np.int32))
-    return encoded
+    return [
+        np.asarray([cls_id, *truncate_tokens(ids, body, truncation, head_share), sep_id], dtype=np.int32)
+        for ids in pieces
+    ]
 
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, chunk: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -119,9 +116,19 @@ def pad_batch(rows: Sequence[np.ndarray], pad_id: int, pad_to: int | None = None
 
 
 def iterate_batches(
-    data: Encoded, batch_size: int, *, pad_id: int, chunk: int, seed: int | None, pad_to: int | None = None
-) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
-    """One epoch of padded batches; ``seed=None`` keeps the order (evaluation), else shuffles with bucketing."""
+    data: Encoded,
+    batch_size: int,
+    *,
+    pad_id: int,
+    chunk: int,
+    seed: int | None,
+    pad_to: int | None = None,
+    with_rows: bool = False,
+) -> Iterator[tuple]:
+    """One epoch of padded batches ``(features, labels[, row indices])``.
+
+    ``seed=None`` is for evaluation: no shuffling (sorted by length when ``chunk`` > 0); else shuffles with bucketing.
+    """
     lengths = data.lengths
     if seed is None:
         order = np.argsort(lengths, kind="stable") if chunk > 0 else np.arange(len(lengths))
@@ -130,26 +137,5 @@ def iterate_batches(
         batches = bucketed_batches(lengths, batch_size, chunk, np.random.default_rng(seed))
     for batch in batches:
         ids, mask = pad_batch([data.input_ids[i] for i in batch], pad_id, pad_to)
-        yield {"input_ids": ids, "attention_mask": mask}, data.labels[batch]
-
-
-def tf_dataset(data: Encoded, batch_size: int, *, pad_id: int, chunk: int, seed: int | None, pad_to: int | None = None):
-    """A ``tf.data`` pipeline over :func:`iterate_batches`, reshuffled every epoch, with prefetch."""
-    import tensorflow as tf
-
-    epoch = {"n": 0}
-
-    def generator():
-        epoch_seed = None if seed is None else seed + epoch["n"]
-        epoch["n"] += 1
-        yield from iterate_batches(data, batch_size, pad_id=pad_id, chunk=chunk, seed=epoch_seed, pad_to=pad_to)
-
-    n_labels = data.labels.shape[1]
-    signature = (
-        {
-            "input_ids": tf.TensorSpec((None, None), tf.int32),
-            "attention_mask": tf.TensorSpec((None, None), tf.int32),
-        },
-        tf.TensorSpec((None, n_labels), tf.float32),
-    )
-    return tf.data.Dataset.from_generator(generator, output_signature=signature).prefetch(tf.data.AUTOTUNE)
+        features = {"input_ids": ids, "attention_mask": mask}
+        yield (features, data.labels[batch], batch) if with_rows else (features, data.labels[batch])

@@ -190,10 +190,13 @@ def compute_metrics(
     weights = None
     if prevalence is not None and "toxic" in labels:
         weights = prevalence_weights(label_rows, labels, prevalence)
-    per_label = {
-        name: label_metrics(label_rows[:, i], probabilities[:, i], thresholds.get(name, 0.5), weights)
-        for i, name in enumerate(labels)
-    }
+    per_label = {}
+    for i, name in enumerate(labels):
+        known = ~np.isnan(label_rows[:, i])  # a source that does not know this label: not counted
+        cut = thresholds.get(name, 0.5)
+        cut = cut["flag"] if isinstance(cut, dict) else cut  # two operating points: F1 is the review (flag) cut's
+        row_weights = None if weights is None else weights[known]
+        per_label[name] = label_metrics(label_rows[known, i], probabilities[known, i], cut, row_weights)
 
     def mean(key: str) -> float | None:
         values = [row[key] for row in per_label.values() if row.get(key) is not None]

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,13 @@ from training.evaluate import (
     resolve_model_dir,
 )
 from training.models_entry import build_entry, merge_entry, relative_source, render_entry, write_entry
-from training.thresholds import VAL_PREDICTIONS, as_report, choose_thresholds, load_val_predictions, prevalence_weights
+from training.thresholds import (
+    ACT_PRECISION,
+    VAL_PREDICTIONS,
+    choose_operating_points,
+    load_val_predictions,
+    operating_point_map,
+)
 
 log = logging.getLogger(__name__)
 # Files an export writes into the shipped folder, the only ones it may replace there.
@@ -50,14 +57,14 @@ def export(
     source: Path,
     out_dir: Path,
     *,
-    data: Path | None = None,
+    data: Sequence[Path] | None = None,
     int8: bool = False,
     work_dir: Path | None = None,
     models_yaml: Path = Path("models.yaml"),
     write: bool = False,
     name: str | None = None,
     display_name: str | None = None,
-    threshold_prevalence: float | None = None,
+    act_precision: float = ACT_PRECISION,
     thresholds_from: str = "training",
     check_rows: int = 64,
     max_mb: float = 30.0,
@@ -111,14 +118,17 @@ def export(
             for kind in ("fp32", "int8")
         }
     if thresholds_from == "shipped":
-        choices, rule = _choose(scored[shipped_kind], label_rows, model.labels, threshold_prevalence)
+        choices, rule = _choose(scored[shipped_kind], label_rows, model.labels, act_precision)
         rule += f" ({shipped_kind} ONNX scores)"
     else:
-        choices, rule = _thresholds(model_dir, model.labels, threshold_prevalence)
-    thresholds = {label: choice.threshold for label, choice in choices.items()} if choices else model.thresholds
+        choices, rule = _thresholds(model_dir, model.labels, act_precision)
+    points = operating_point_map(choices) if choices else _both(model.thresholds)
+    thresholds = {label: point["flag"] for label, point in points.items()}  # the review cut scores F1 below
     best = _best_metrics(model_dir)
     moderation = {
-        "thresholds": thresholds,
+        "thresholds": points,
+        "languages": list(recipe.get("languages") or ["en"]),
+        "version": recipe.get("version"),
         **serving,  # served the way it was trained: both backends cut long texts as training did
         "threshold_rule": rule,
         "recipe": recipe.get("name"),
@@ -153,7 +163,9 @@ def export(
             display_name=display_name or recipe.get("name") or name,
             source_path=relative_source(out_dir, models_yaml),
             max_length=model.max_length,
-            thresholds=thresholds,
+            thresholds=points,
+            version=recipe.get("version"),
+            languages=recipe.get("languages"),
         ),
     )
     action = write_entry(models_yaml, name, entry) if write else None
@@ -173,7 +185,9 @@ def export(
         "max_abs_logit_change_with_batch_mates": batch_dependence,
         "calibration": {"rows": len(calibration), "from": f"training split of {data}"} if calibration else None,
         "check_texts": len(check_texts),
-        "thresholds": as_report(choices) if choices else thresholds,
+        "thresholds": {k: {"flag": asdict(v.flag), "act": asdict(v.act)} for k, v in choices.items()}
+        if choices
+        else points,
         "threshold_rule": rule,
         "validation": validation,
         "models_yaml": {"file": str(models_yaml), "name": name, "written": action, "entry": entry},
@@ -220,6 +234,11 @@ def _check_replaceable(out_dir: Path, model_dir: Path) -> None:
             )
 
 
+def _both(thresholds: dict) -> dict[str, dict[str, float]]:
+    """A folder's own thresholds in the two-point form (an old single number means both)."""
+    return {k: dict(v) if isinstance(v, dict) else {"flag": v, "act": v} for k, v in thresholds.items()}
+
+
 def _recipe(run_dir: Path | None) -> dict:
     if run_dir is None:
         return {}
@@ -233,58 +252,65 @@ def _best_metrics(model_dir: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def _thresholds(model_dir: Path, labels: Sequence[str], prevalence: float | None):
-    """Max-F1 thresholds on the saved validation predictions (optionally prevalence-weighted), or none."""
+def _thresholds(model_dir: Path, labels: Sequence[str], precision: float):
+    """Flag and act cuts on the saved validation predictions, or none."""
     if not (model_dir / VAL_PREDICTIONS).is_file():
         log.warning("%s has no %s: thresholds stay at 0.5", model_dir, VAL_PREDICTIONS)
         return None, f"default 0.5 (no {VAL_PREDICTIONS})"
     probabilities, label_rows = load_val_predictions(model_dir)
     if probabilities.shape[1] != len(labels):
         raise ExportError(f"{model_dir}/{VAL_PREDICTIONS}: {probabilities.shape[1]} columns for {len(labels)} labels")
-    return _choose(probabilities, label_rows, labels, prevalence)
+    return _choose(probabilities, label_rows, labels, precision)
 
 
-def _choose(probabilities: np.ndarray, label_rows: np.ndarray, labels: Sequence[str], prevalence: float | None):
-    """Max-F1 thresholds of validation scores; with ``prevalence``, F1 of rows re-weighted to that toxic share."""
-    weights = prevalence_weights(label_rows, labels, prevalence) if prevalence else None
-    rule = "max F1 on the validation split"
-    if prevalence:
-        rule += f", rows weighted to {prevalence:.1%} toxic"
-    return choose_thresholds(probabilities, label_rows, labels, weights), rule
+def _choose(probabilities: np.ndarray, label_rows: np.ndarray, labels: Sequence[str], precision: float):
+    """Flag: max F1 on the validation split; act: the lowest cut keeping precision >= target at real prevalence."""
+    target = precision
+    rule = (
+        f"flag: max F1 on the validation split (known cells of every source); act: lowest cut from which at least "
+        f"{target:.0%} of the messages acted on are abusive (any label), harmless rows re-weighted to 9.6% abusive"
+    )
+    return choose_operating_points(probabilities, label_rows, labels, precision_target=target), rule
 
 
-def _split(data: Path, labels, recipe: dict, text_column: str):
-    """Texts, label rows and the run's (train, validation) row indices of ``data``: the recipe's seeded split, or
-    every row in both for a model without a run. Validation scoring and int8 calibration both take it from here."""
-    from training.data import label_matrix, load_jigsaw, stratified_split
+def _split(data: Sequence[Path], labels, recipe: dict, text_column: str):
+    """Texts, label rows (NaN = unknown), the run's (train, validation) row indices, and the data's name: the recipe's
+    seeded split of every source, or every row in both for a model without a run. Validation scoring and int8
+    calibration both take it from here."""
+    from training.sources import load_corpus, split_corpus
 
-    dataset = load_jigsaw(Path(data), labels, text_column)
-    label_rows = label_matrix(dataset, labels)
-    texts = [text or "" for text in dataset[text_column]]
+    paths = [Path(p) for p in ([data] if isinstance(data, str | Path) else data)]
+    corpus = load_corpus(paths, labels, text_column)
+    named = " + ".join(map(str, paths))
     if not recipe:
-        return texts, label_rows, np.arange(len(texts)), np.arange(len(texts))
-    train_idx, val_idx = stratified_split(label_rows, recipe.get("val_fraction", 0.1), recipe.get("seed", 42))
-    return texts, label_rows, train_idx, val_idx
+        every = np.arange(len(corpus.texts))
+        return corpus.texts, corpus.labels, every, every, named
+    train_idx, val_idx = split_corpus(corpus, recipe.get("val_fraction", 0.1), recipe.get("seed", 42))
+    return corpus.texts, corpus.labels, train_idx, val_idx, named
 
 
-def _validation_rows(data: Path, labels, recipe: dict, model_dir: Path, text_column: str):
-    """The run's validation rows of ``data`` (its recipe's seeded split); the whole CSV for a model without a run."""
-    texts, label_rows, _, val_idx = _split(data, labels, recipe, text_column)
+def _validation_rows(data: Sequence[Path], labels, recipe: dict, model_dir: Path, text_column: str):
+    """The run's validation rows of ``data`` (its recipe's seeded split per source); all rows without a run."""
+    texts, label_rows, _, val_idx, named = _split(data, labels, recipe, text_column)
     if not recipe:
-        return texts, label_rows, f"all {len(texts)} rows of {data} (no training run to take the split from)"
+        return texts, label_rows, f"all {len(texts)} rows of {named} (no training run to split)"
     if (model_dir / VAL_PREDICTIONS).is_file():
         _, saved = load_val_predictions(model_dir)
-        if len(saved) != len(val_idx) or not np.array_equal(saved.sum(axis=0), label_rows[val_idx].sum(axis=0)):
-            raise ExportError(f"{data} is not the CSV this run was trained on: its validation split differs")
-    split = (
-        f"{len(val_idx)} validation rows of {data} (seed {recipe.get('seed')}, fraction {recipe.get('val_fraction')})"
-    )
+        same = len(saved) == len(val_idx) and np.array_equal(
+            np.nansum(saved, axis=0), np.nansum(label_rows[val_idx], axis=0)
+        )
+        if not same:
+            raise ExportError(f"{named} is not the data this run was trained on: its validation split differs")
+    seed, fraction = recipe.get("seed"), recipe.get("val_fraction")
+    split = f"{len(val_idx)} validation rows of {named} (seed {seed}, {fraction} of every source)"
     return [texts[i] for i in val_idx], label_rows[val_idx], split
 
 
-def _calibration_texts(data: Path, labels, recipe: dict, text_column: str, count: int = CALIBRATION_ROWS) -> list[str]:
+def _calibration_texts(
+    data: Sequence[Path], labels, recipe: dict, text_column: str, count: int = CALIBRATION_ROWS
+) -> list[str]:
     """``count`` random rows of the run's training split (never validation rows) to calibrate int8 on."""
-    texts, _, train_idx, _ = _split(data, labels, recipe, text_column)
+    texts, _, train_idx, _, _ = _split(data, labels, recipe, text_column)
     chosen = np.random.default_rng(0).choice(train_idx, size=min(count, len(train_idx)), replace=False)
     return [texts[int(i)] for i in chosen]
 

@@ -21,17 +21,36 @@ def relative_source(model_dir: Path, models_yaml: Path) -> str:
     return Path(os.path.relpath(Path(model_dir).resolve(), Path(models_yaml).resolve().parent)).as_posix()
 
 
+def _rounded(value: float | dict[str, float]) -> float | dict[str, float]:
+    if isinstance(value, dict):
+        return {point: round(float(cut), 4) for point, cut in value.items()}
+    return round(float(value), 4)
+
+
 def build_entry(
-    *, display_name: str, source_path: str, max_length: int, thresholds: dict[str, float], task: str = "multi_label"
+    *,
+    display_name: str,
+    source_path: str,
+    max_length: int,
+    thresholds: dict[str, float | dict[str, float]],
+    task: str = "multi_label",
+    version: str | None = None,
+    languages: list[str] | tuple[str, ...] | None = None,
 ) -> dict:
-    return {
-        "display_name": display_name,
+    """A models.yaml entry; ``thresholds`` per label is one number (flag = act) or ``{flag: x, act: y}``."""
+    entry: dict = {"display_name": display_name}
+    if version:
+        entry["version"] = str(version)
+    entry |= {
         "task": task,
         "source": {"path": source_path},
         "runtime": "onnx",
         "max_length": int(max_length),
-        "thresholds": {label: round(float(value), 4) for label, value in thresholds.items()},
     }
+    if languages:
+        entry["languages"] = list(languages)
+    entry["thresholds"] = {label: _rounded(value) for label, value in thresholds.items()}
+    return entry
 
 
 def render_entry(name: str, entry: dict, indent: int = 2) -> str:

@@ -86,7 +86,7 @@ def test_the_process_exit_code_and_stderr_of_a_missing_csv(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.csv'}: no such CSV file"]
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.csv'}: no such CSV file or folder"]
 
 
 @pytest.mark.parametrize("argv", [["evaluate"], ["export", "somewhere"], ["unknown-command"]])

@@ -78,3 +78,35 @@ def test_keras_class_weight_equals_argmax_sample_weights_on_a_batch():
     by_argmax = float(np.mean(weights[labels.argmax(axis=1)] * plain))
     assert keras_loss == pytest.approx(by_argmax, rel=1e-4)
     assert keras_loss != pytest.approx(weighted_bce_numpy(labels, logits, weights), rel=0.05)
+
+
+def test_unknown_cells_add_nothing_to_the_loss():
+    from training.losses import UNKNOWN
+
+    rng = np.random.default_rng(8)
+    logits = rng.normal(0, 2, (10, 6)).astype(np.float32)
+    labels = (rng.random((10, 6)) < 0.4).astype(np.float32)
+    masked = labels.copy()
+    masked[:, 1:5] = np.nan  # a source that only knows toxic and identity_hate
+    weights = [1.5, 5.6, 2.3, 10.8, 2.4, 6.0]
+
+    keras_loss = make_weighted_bce(weights)(np.nan_to_num(masked, nan=UNKNOWN), logits).numpy()
+    known_only = make_weighted_bce(weights)(labels * [1, 0, 0, 0, 0, 1], logits).numpy()
+
+    assert float(keras_loss.mean()) == pytest.approx(weighted_bce_numpy(masked, logits, weights), rel=1e-5)
+    # changing what an unknown cell "says" changes nothing, unlike reading it as a label
+    flipped = labels.copy()
+    flipped[:, 1:5] = 1 - flipped[:, 1:5]
+    assert float(keras_loss.mean()) != pytest.approx(float(known_only.mean()), rel=1e-3)
+    assert float(keras_loss.mean()) == pytest.approx(
+        weighted_bce_numpy(np.where(np.isnan(masked), np.nan, flipped), logits, weights), rel=1e-5
+    )
+
+
+def test_positive_weights_count_known_cells_only():
+    rows = np.full((20, 2), np.nan, dtype=np.float32)
+    rows[:10, 0] = [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]  # 10 known: 2 positive
+    rows[:, 1] = 0
+    rows[:4, 1] = 1  # 20 known: 4 positive
+
+    assert positive_weights(rows, "sqrt") == pytest.approx([math.sqrt(8 / 2), math.sqrt(16 / 4)])

@@ -107,3 +107,31 @@ def test_markdown_report_has_a_row_per_label_and_the_headline_figures():
     assert f"**{metrics['mean']['roc_auc_weighted']:.4f}**" in text
     assert all(f"| {name} | {int(labels[:, i].sum())} |" in text for i, name in enumerate(TOXICITY_LABELS))
     assert "![roc_curves.png](roc_curves.png)" in text
+
+
+def test_act_cut_keeps_precision_at_real_prevalence_and_never_undercuts_flag():
+    from training.thresholds import act_threshold, choose_operating_points
+
+    rng = np.random.default_rng(4)
+    truth = (rng.random(4000) < 0.3).astype(np.float32)
+    scores = np.clip(truth * 0.35 + rng.random(4000) * 0.65, 0, 1)
+
+    act = act_threshold(truth, scores, prevalence=0.05, precision_target=0.9)
+    negatives_weight = truth.sum() * 0.95 / (0.05 * (1 - truth).sum())
+
+    def precision_at(cut: float) -> float:
+        above = scores >= cut
+        return truth[above].sum() / (truth[above].sum() + negatives_weight * (1 - truth[above]).sum())
+
+    assert precision_at(act.threshold) >= 0.9
+    assert precision_at(act.threshold - 0.05) < 0.9  # the lowest such cut, not just any high one
+
+    # a row harmless for every label (toxic 0), an abusive one known only as identity_hate, one of unknown harm
+    labels = np.zeros((4000, 6), dtype=np.float32)
+    labels[:, 0] = truth
+    labels[:, 4] = np.where(rng.random(4000) < 0.5, np.nan, truth)
+    labels[:100, 0] = np.nan
+    points = choose_operating_points(np.repeat(scores[:, None], 6, axis=1), labels, TOXICITY_LABELS)
+    for point in points.values():
+        assert point.act.threshold >= point.flag.threshold
+    assert points["insult"].flag.positives < points["toxic"].flag.positives  # unknown cells are not counted

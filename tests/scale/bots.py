@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from bot.storage.tables import events, strikes
 from tests.fakes.discord_server import FakeDiscord
 
 TOKEN = "scale-test-token-not-to-be-logged"
-# clearly insulting (the bundled model acts on each) and clearly clean (every label far below its threshold)
+# clearly insulting (each acts at acting_models_file's insult threshold) and clearly clean (every label far below it)
 TOXIC = (
     "you are a stupid idiot",
     "shut up you worthless moron",
@@ -65,9 +66,24 @@ def plan(messages: int, guilds: int, *, seed: int = 16) -> list[Planned]:
     return out
 
 
+def acting_models_file() -> Path:
+    """The bundled model with insult acting from 0.5: these tests are about processes and storage, not about where
+    the shipped model draws its (deliberately strict) act line, so every TOXIC message must act."""
+    path = Path(tempfile.gettempdir()) / f"scale-models-{os.getpid()}.yaml"
+    if not path.exists():
+        path.write_text(
+            "default: toxic-minilm\nmodels:\n  toxic-minilm:\n    display_name: Toxicity - MiniLM (bundled)\n"
+            f"    task: multi_label\n    source: {{path: {REPO_ROOT / 'models' / 'toxic-minilm'}}}\n"
+            "    runtime: onnx\n    max_length: 128\n    thresholds: {insult: 0.5}\n",
+            encoding="utf-8",
+        )
+    return path
+
+
 def bot_env(fake: FakeDiscord, database: Mapping[str, str], **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "TELEGRAM_", "BOT_", "PYTEST"))}
     env |= {
+        "BOT_MODELS_FILE": str(acting_models_file()),
         "DISCORD_TOKEN": TOKEN,
         "DISCORD_API_BASE_URL": f"http://127.0.0.1:{fake.port}",
         "DISCORD_GATEWAY_URL": fake.gateway_url,

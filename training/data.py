@@ -106,13 +106,10 @@ def padding_share(lengths: np.ndarray, batches: Sequence[np.ndarray], pad_to: in
 
 
 def pad_batch(rows: Sequence[np.ndarray], pad_id: int, pad_to: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    width = pad_to or max(len(row) for row in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=np.int32)
-    mask = np.zeros((len(rows), width), dtype=np.int32)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = row
-        mask[i, : len(row)] = 1
-    return ids, mask
+    """The backends' padding, in the int32 the TensorFlow training graph takes."""
+    from bot.core.backends.base import pad_rows
+
+    return pad_rows(rows, pad_id, pad_to, dtype=np.int32)
 
 
 def iterate_batches(

@@ -162,11 +162,13 @@ class TextEncoder:
         return rows, truncated
 
 
-def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of token ids -> int64 ``input_ids`` and ``attention_mask`` padded to ``width`` (default: the longest)."""
+def pad_rows(
+    rows: Sequence[Sequence[int]], pad_id: int, width: int | None = None, dtype: type = np.int64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of token ids -> ``input_ids`` and ``attention_mask`` padded to ``width`` (default: the longest)."""
     width = width or max(len(row) for row in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
+    ids = np.full((len(rows), width), pad_id, dtype=dtype)
+    mask = np.zeros((len(rows), width), dtype=dtype)
     for index, tokens in enumerate(rows):
         ids[index, : len(tokens)] = tokens
         mask[index, : len(tokens)] = 1
